@@ -1,0 +1,1 @@
+"""Signpost: shared runtime, deployment bundle and the `signpost` command."""

@@ -1,0 +1,122 @@
+"""What a bundle holds, validated with pydantic so a council's mistakes are named on load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from shapely.geometry.base import BaseGeometry
+
+from schemas import Tier
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+LAYERS = ("parish", "district", "county", "estate")
+Layer = Literal["parish", "district", "county", "estate"]
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Clerk(Entry):
+    """The person (or shared mailbox) at an organisation who receives its reports."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    role: str = "Clerk"
+
+
+class Organisation(Entry):
+    id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    tier: Tier
+    area: str | None = Field(None, description="Boundary feature id this organisation covers")
+    channel: Literal["email"] = "email"
+    clerk: Clerk
+    share_reporter_details: bool = Field(
+        False, description="Whether the resident's contact details go to this organisation"
+    )
+
+
+class Question(Entry):
+    id: Identifier
+    text: str = Field(min_length=1, max_length=300)
+    answers: list[str] = Field(min_length=2, max_length=20)
+
+
+class Category(Entry):
+    id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    questions: list[Question] = Field(default_factory=list, max_length=3)
+    sla_hours: float = Field(72, gt=0)
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+
+class RuleConditions(Entry):
+    """Everything listed must hold; an empty condition set always matches."""
+
+    answers: dict[str, str | list[str]] = Field(default_factory=dict)
+    inside: list[Layer] = Field(default_factory=list, description="Point lies in a feature of each")
+    outside: list[Layer] = Field(default_factory=list, description="Point lies in none of each")
+    uprn_registered: bool | None = Field(None, description="UPRN is in the housing register")
+
+
+class OwnerRef(Entry):
+    """Who owns a matching report: the organisation covering a layer, or a fixed one."""
+
+    layer: Layer | None = None
+    housing_provider: bool = Field(False, description="The provider owning the UPRN or estate")
+    organisation: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> OwnerRef:
+        chosen = [self.layer is not None, self.housing_provider, self.organisation is not None]
+        if sum(chosen) != 1:
+            raise ValueError("name exactly one of: layer, housing_provider, organisation")
+        return self
+
+    def describe(self) -> str:
+        if self.organisation:
+            return f"organisation {self.organisation}"
+        return "the housing provider" if self.housing_provider else f"the containing {self.layer}"
+
+
+class Rule(Entry):
+    id: Identifier
+    description: str = ""
+    category: Identifier | Literal["*"]
+    when: RuleConditions = Field(default_factory=RuleConditions)
+    owner: OwnerRef
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """One polygon of a boundary layer, in WGS84 lon/lat."""
+
+    layer: str
+    feature_id: str
+    name: str
+    geometry: BaseGeometry
+    provider: str | None = None  # estates only: the housing provider that owns it
+
+
+@dataclass(frozen=True)
+class Bundle:
+    name: str
+    version: str
+    organisations: dict[str, Organisation]
+    categories: dict[str, Category]
+    rules: list[Rule]
+    boundaries: list[Boundary]
+    housing_register: dict[str, str] = field(default_factory=dict)  # UPRN -> provider id
+
+    def organisation_for_area(self, feature_id: str) -> Organisation | None:
+        return self._area_owners.get(feature_id)
+
+    @cached_property
+    def _area_owners(self) -> dict[str, Organisation]:
+        return {o.area: o for o in self.organisations.values() if o.area}

@@ -1,0 +1,1 @@
+"""Cross-cutting runtime every service uses: settings, logging, metrics, Kafka clients."""

@@ -1,0 +1,93 @@
+"""Kafka client factory, topic creation and the CloudEvents envelope every record carries."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import ValidationError
+
+from schemas import Event
+from signpost.runtime.settings import Settings
+
+E = TypeVar("E", bound=Event)
+CE_SPEC_VERSION = b"1.0"
+MAX_RECORD_BYTES = 1_000_000
+Headers = list[tuple[str, bytes]]
+
+
+class PoisonRecord(Exception):
+    """A record that can never be processed: it goes to the dead-letter topic with this reason."""
+
+
+def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=settings.kafka_idempotent_producer,
+        linger_ms=2,
+        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
+    )
+
+
+async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
+    """Create Signpost's topics if missing; the embedded broker does not auto-create them."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in (names or settings.topics.all()) if n not in existing]
+        if not wanted:
+            return
+        new = [NewTopic(n, settings.partitions, settings.replication_factor) for n in wanted]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass  # another service created it first
+    finally:
+        await admin.close()
+
+
+def encode(event: Event) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def cloudevent_headers(event: Event, source: str) -> Headers:
+    """CloudEvents Kafka binding, binary mode: the record value is the event data."""
+    return [
+        ("ce_specversion", CE_SPEC_VERSION),
+        ("ce_id", event.event_id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", f"uk.signpost.{type(event).__name__}.v{event.schema_version}".encode()),
+        ("ce_time", event.occurred_at.isoformat().encode()),
+        ("ce_subject", event.reference.encode()),
+        ("content-type", b"application/json"),
+    ]
+
+
+def decode(raw: bytes | None, model: type[E]) -> E:
+    """Parse a record into its event model, or raise PoisonRecord saying why not."""
+    if raw is None:
+        raise PoisonRecord("empty record (tombstone)")
+    if len(raw) > MAX_RECORD_BYTES:
+        raise PoisonRecord(f"record of {len(raw)} bytes exceeds {MAX_RECORD_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PoisonRecord(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        raise PoisonRecord(_describe(exc, model)) from None
+
+
+def _describe(exc: ValidationError, model: type[Event]) -> str:
+    first = exc.errors(include_url=False, include_input=False)[:3]
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}" for e in first]
+    return f"not a valid {model.__name__} v{model.model_fields['schema_version'].default}: " + "; ".join(parts)

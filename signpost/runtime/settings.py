@@ -1,0 +1,60 @@
+"""All configuration, from environment variables prefixed SIGNPOST_ (or a .env file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_BUNDLE = Path(__file__).resolve().parent.parent / "demo_bundle"
+
+
+class Topics(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNPOST_TOPIC_")
+
+    submitted: str = "signpost.report-submitted.v1"
+    routed: str = "signpost.report-routed.v1"
+    triage: str = Field("signpost.report-unroutable.v1", description="Unroutable reports")
+    notifications: str = "signpost.notification.v1"
+    dead_letter: str = "signpost.dead-letter.v1"
+
+    def all(self) -> list[str]:
+        return [self.submitted, self.routed, self.triage, self.notifications, self.dead_letter]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNPOST_", env_file=".env", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    partitions: int = Field(4, ge=1, description="Partitions per topic when Signpost creates them")
+    replication_factor: int = Field(1, ge=1)
+    # The embedded broker holds a group join for half the session timeout; keep it short.
+    kafka_session_timeout_s: float = Field(10.0, gt=1)
+    kafka_request_timeout_s: float = Field(10.0, gt=0)
+    # Production (Apache Kafka) uses the idempotent producer; the embedded broker lacks
+    # InitProducerId, so `signpost dev` and the tests turn it off. Consumers dedupe anyway.
+    kafka_idempotent_producer: bool = True
+
+    bundle_dir: Path = DEMO_BUNDLE
+    data_dir: Path = Path(".signpost-data")
+
+    intake_host: str = "127.0.0.1"
+    intake_port: int = 8080
+    router_port: int = Field(8081, description="Router health and metrics")
+    notifier_port: int = Field(8082, description="Notifier health and metrics")
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_timeout_s: float = 10.0
+    mail_from: str = "Signpost <signpost@example.org>"
+    map_link: str = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
+
+    log_level: str = "INFO"
+    topics: Topics = Field(default_factory=Topics)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
