@@ -30,6 +30,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     for handler in root.handlers:
         handler.setFormatter(formatter)
+    # Faust and aiokafka narrate every start-up step at INFO; keep their warnings and errors.
+    for noisy in ("faust", "mode", "aiokafka", "aiohttp.access", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.contextvars.bind_contextvars(service=service)
 
 

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".signpost-data")
 
     intake_host: str = "127.0.0.1"
+    health_bind: str = Field("127.0.0.1", description="Router and notifier health/metrics bind")
     intake_port: int = 8080
     router_port: int = Field(8081, description="Router health and metrics")
     notifier_port: int = Field(8082, description="Notifier health and metrics")
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 10.0
     mail_from: str = "Signpost <signpost@example.org>"
     map_link: str = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
+
+    batch_size: int = Field(500, ge=1, description="Most records a stream service takes at once")
+    batch_window_s: float = Field(0.005, gt=0, description="Longest wait to fill a batch")
 
     log_level: str = "INFO"
     topics: Topics = Field(default_factory=Topics)

@@ -1,0 +1,114 @@
+"""The `signpost` command: run a service, the whole system, or a routing explanation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from signpost.runtime.settings import DEMO_BUNDLE, Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="signpost", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    dev = sub.add_parser("dev", help="run the whole system on an embedded broker with demo data")
+    dev.add_argument("--port", type=int, default=8080, help="where intake listens")
+    dev.add_argument("--outbox", type=Path, help="write each email received to DIR/<ref>.eml")
+    dev.add_argument("--bundle", type=Path, default=DEMO_BUNDLE, help="deployment bundle")
+    dev.set_defaults(handler=_dev)
+
+    for name in ("intake", "router", "notifier"):
+        service = sub.add_parser(name, help=f"run the {name} service (settings from SIGNPOST_*)")
+        service.set_defaults(handler=_service, service=name)
+
+    mail = sub.add_parser("mailcatcher", help="a local SMTP server that keeps what it receives")
+    mail.add_argument("--port", type=int, default=8025)
+    mail.add_argument("--outbox", type=Path)
+    mail.set_defaults(handler=_mailcatcher)
+
+    route = sub.add_parser("route", help="routing tools").add_subparsers(required=True)
+    explain = route.add_parser("explain", help="print the routing decision as JSON, no broker")
+    explain.add_argument("--bundle", type=Path, default=DEMO_BUNDLE)
+    explain.add_argument("--category", required=True)
+    explain.add_argument("--lat", type=float, required=True)
+    explain.add_argument("--lon", type=float, required=True)
+    explain.add_argument("--answer", action="append", default=[], metavar="ID=VALUE")
+    explain.add_argument("--uprn")
+    explain.set_defaults(handler=_explain)
+
+    schemas = sub.add_parser("schemas", help="event contracts").add_subparsers(required=True)
+    export = schemas.add_parser("export", help="write JSON Schema files for every event")
+    export.add_argument("--out", type=Path, default=None)
+    export.add_argument("--check", action="store_true", help="fail if the files are out of date")
+    export.set_defaults(handler=_export)
+    return parser
+
+
+def _service(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if args.service == "intake":
+        from services.intake.main import run as run_intake
+
+        run_intake(settings)
+    elif args.service == "router":
+        from services.router.main import run as run_router
+
+        run_router(settings)
+    else:
+        from services.notifier.main import run as run_notifier
+
+        run_notifier(settings)
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from signpost.dev import run_dev
+
+    return run_dev(port=args.port, outbox=args.outbox, bundle=args.bundle)
+
+
+def _mailcatcher(args: argparse.Namespace) -> int:
+    from signpost.mailcatcher import run_mailcatcher
+
+    run_mailcatcher(args.port, args.outbox)
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from services.router.explain import explain
+
+    answers = dict(a.split("=", 1) for a in args.answer if "=" in a)
+    bad = [a for a in args.answer if "=" not in a]
+    if bad:
+        print(f"signpost: --answer takes ID=VALUE, got {bad[0]!r}", file=sys.stderr)
+        return 2
+    result, code = explain(args.bundle, args.category, args.lat, args.lon, answers, args.uprn)
+    print(json.dumps(result, indent=2))
+    return code
+
+
+def _export(args: argparse.Namespace) -> int:
+    from schemas.export import export_schemas
+
+    stale = export_schemas(args.out, check=args.check)
+    for path in stale:
+        print(f"{'out of date' if args.check else 'wrote'}: {path}")
+    if args.check and stale:
+        print("run `signpost schemas export` and commit the result", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

