@@ -10,10 +10,10 @@ from schemas.events import (
     NotificationSent,
     Owner,
     Report,
+    ReporterContact,
     ReportRouted,
     ReportSubmitted,
     ReportUnroutable,
-    ReporterContact,
     RoutingTrace,
     Tier,
 )

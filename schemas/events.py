@@ -10,7 +10,7 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # the Literal on Event.schema_version changes with it
 
 Reference = Annotated[str, StringConstraints(pattern=r"^SP-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -85,7 +85,7 @@ class RoutingTrace(Contract):
 
 
 class Event(Contract):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     event_id: str = Field(default_factory=_event_id)
     occurred_at: datetime = Field(default_factory=_now)
 

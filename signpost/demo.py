@@ -39,7 +39,7 @@ def feature(code: str, name: str, geometry: dict[str, Any], **extra: str) -> dic
             "geometry": geometry}
 
 
-def collections() -> dict[str, dict[str, Any]]:
+def collections() -> dict[str, list[dict[str, Any]]]:
     county = [feature("E10999001", "Vale", box(WEST, SOUTH, WEST + 6 * CELL, SOUTH + 3 * CELL))]
     districts = [
         feature(code, name, box(WEST + 2 * i * CELL, SOUTH, WEST + 2 * (i + 1) * CELL,

@@ -97,7 +97,7 @@ class LocalSystem:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = (self.log_dir / f"{name}.log").open("ab")
             self._logs.append(out)
-        self.processes[name] = subprocess.Popen(
+        self.processes[name] = subprocess.Popen(  # noqa: S603 - our own fixed commands
             command, env=self.env(), stdout=out, stderr=subprocess.STDOUT if out else None,
             start_new_session=True,
         )

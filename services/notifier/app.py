@@ -15,7 +15,7 @@ from signpost.runtime.kafka import PoisonRecord, decode
 from signpost.runtime.logging import get_logger
 from signpost.runtime.pipeline import Output, dead_letter, deliver
 from signpost.runtime.settings import Settings
-from signpost.runtime.worker import make_app, progressed
+from signpost.runtime.worker import make_app, progressed, raw_topic
 
 SERVICE = "notifier"
 log = get_logger(__name__)
@@ -23,10 +23,9 @@ log = get_logger(__name__)
 
 def create_app(settings: Settings, notifier: Notifier) -> faust.App:
     app = make_app(SERVICE, settings, settings.notifier_port)
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    routed_topic = app.topic(settings.topics.routed, **raw)
-    outcomes = app.topic(settings.topics.notifications, **raw)
-    dead = app.topic(settings.topics.dead_letter, **raw)
+    routed_topic = raw_topic(app, settings.topics.routed)
+    outcomes = raw_topic(app, settings.topics.notifications)
+    dead = raw_topic(app, settings.topics.dead_letter)
     # The idempotency record, kept in a compacted changelog so it survives restarts.
     deliveries = app.Table("deliveries", default=None, partitions=settings.partitions,
                            key_type=bytes, value_type=bytes)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Protocol
 
 from schemas import NotificationFailed, NotificationSent, ReportRouted
@@ -24,7 +25,7 @@ Outcome = NotificationSent | NotificationFailed
 class EmailChannel(Protocol):
     name: str
 
-    async def send(self, message: object) -> None: ...
+    async def send(self, message: EmailMessage) -> None: ...
 
 
 class Notifier:
@@ -51,7 +52,7 @@ class Notifier:
             return self._failed(routed, exc.reason, permanent=exc.permanent)
         return self._sent(routed)
 
-    async def _send_with_retries(self, message: object) -> None:
+    async def _send_with_retries(self, message: EmailMessage) -> None:
         for attempt in range(self.policy.attempts):
             try:
                 await self.channel.send(message)

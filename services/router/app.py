@@ -15,7 +15,7 @@ from signpost.runtime.kafka import PoisonRecord, decode
 from signpost.runtime.logging import get_logger
 from signpost.runtime.pipeline import Output, dead_letter, deliver
 from signpost.runtime.settings import Settings
-from signpost.runtime.worker import make_app, progressed
+from signpost.runtime.worker import make_app, progressed, raw_topic
 
 SERVICE = "router"
 log = get_logger(__name__)
@@ -23,11 +23,10 @@ log = get_logger(__name__)
 
 def create_app(settings: Settings, router: Router) -> faust.App:
     app = make_app(SERVICE, settings, settings.router_port)
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    submitted = app.topic(settings.topics.submitted, **raw)
-    routed = app.topic(settings.topics.routed, **raw)
-    triage = app.topic(settings.topics.triage, **raw)
-    dead = app.topic(settings.topics.dead_letter, **raw)
+    submitted = raw_topic(app, settings.topics.submitted)
+    routed = raw_topic(app, settings.topics.routed)
+    triage = raw_topic(app, settings.topics.triage)
+    dead = raw_topic(app, settings.topics.dead_letter)
 
     def handle(message: Any) -> Output:
         try:
@@ -50,7 +49,9 @@ def create_app(settings: Settings, router: Router) -> faust.App:
 
     @app.agent(submitted)
     async def route(stream: faust.StreamT[Any]) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+        batches = stream.take_events(  # type: ignore[attr-defined]  # missing from StreamT
+            settings.batch_size, within=settings.batch_window_s)
+        async for batch in batches:
             await deliver([handle(e.message) for e in batch], f"signpost/{SERVICE}")
             progressed(SERVICE)
 

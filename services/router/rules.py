@@ -43,7 +43,8 @@ def decide(bundle: Bundle, facts: Facts, areas: dict[str, Boundary]) -> Decision
     evaluated: list[str] = []
     try:
         if facts.category not in bundle.categories:
-            raise Unroutable("unknown_category", f"category {facts.category!r} is not in the bundle")
+            raise Unroutable("unknown_category",
+                             f"category {facts.category!r} is not in the bundle")
         if not areas:
             raise Unroutable("outside_area", "the location is outside every boundary in the bundle")
         for rule in bundle.rules:

@@ -184,7 +184,8 @@ def _load_layer(root: Path, lf: LayerFile, problems: list[str]) -> list[Boundary
         problems.append(f"{where}: not a GeoJSON FeatureCollection ({exc})")
         return []
     to_wgs84 = None if lf.crs == WGS84 else Transformer.from_crs(lf.crs, WGS84, always_xy=True)
-    return [b for i, f in enumerate(features) if (b := _boundary(where, i, f, lf, to_wgs84, problems))]
+    boundaries = (_boundary(where, i, f, lf, to_wgs84, problems) for i, f in enumerate(features))
+    return [b for b in boundaries if b is not None]
 
 
 def _boundary(where: str, index: int, feature: Any, lf: LayerFile,
@@ -231,7 +232,8 @@ def _cross_check(bundle: Bundle, problems: list[str]) -> None:
     feature_ids = {b.feature_id for b in bundle.boundaries}
     for org in orgs.values():
         if org.area and org.area not in feature_ids:
-            problems.append(f"organisations.yaml: {org.id}: area {org.area!r} is no boundary feature")
+            problems.append(
+                f"organisations.yaml: {org.id}: area {org.area!r} is no boundary feature")
     for rule in bundle.rules:
         _check_rule(rule, cats, orgs, problems)
     for uprn, provider in bundle.housing_register.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
@@ -46,10 +47,8 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None) -> N
         if not wanted:
             return
         new = [NewTopic(n, settings.partitions, settings.replication_factor) for n in wanted]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another service was first
             await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass  # another service created it first
     finally:
         await admin.close()
 
@@ -90,4 +89,5 @@ def decode(raw: bytes | None, model: type[E]) -> E:
 def _describe(exc: ValidationError, model: type[Event]) -> str:
     first = exc.errors(include_url=False, include_input=False)[:3]
     parts = [f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}" for e in first]
-    return f"not a valid {model.__name__} v{model.model_fields['schema_version'].default}: " + "; ".join(parts)
+    version = model.model_fields["schema_version"].default
+    return f"not a valid {model.__name__} v{version}: " + "; ".join(parts)

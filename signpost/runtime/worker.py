@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import faust
-from faust.worker import Worker
 from faust.web import Request, Response, View
+from faust.worker import Worker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from signpost.runtime import metrics
@@ -38,7 +38,7 @@ def _shorter_fetch_wait() -> None:
         return consumer
 
     create.signpost_patched = True  # type: ignore[attr-defined]
-    AIOKafkaConsumerThread._create_worker_consumer = create
+    AIOKafkaConsumerThread._create_worker_consumer = create  # type: ignore[method-assign]
 
 
 def make_app(service: str, settings: Settings, web_port: int) -> faust.App:
@@ -66,13 +66,18 @@ def make_app(service: str, settings: Settings, web_port: int) -> faust.App:
         loghandlers=[],
     )
     readiness = Readiness()
-    app.on_rebalance_complete.connect(readiness.on_assigned)
-    app.on_partitions_revoked.connect(readiness.on_revoked)
+    app.on_rebalance_complete.connect(readiness.on_assigned)  # type: ignore[arg-type]
+    app.on_partitions_revoked.connect(readiness.on_revoked)  # type: ignore[arg-type]
     app.page("/healthz")(Healthz)
     app.page("/metrics")(Metrics)
     app.page("/readyz")(readiness.view())
 
     return app
+
+
+def raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """Bytes in, bytes out: services parse records themselves so bad ones can be dead-lettered."""
+    return app.topic(name, key_serializer="raw", value_serializer="raw")
 
 
 class Readiness:
@@ -112,7 +117,7 @@ def progressed(service: str) -> None:
     metrics.last_progress.labels(service).set(time.time())
 
 
-class JsonLogWorker(Worker):  # type: ignore[misc]
+class JsonLogWorker(Worker):
     """A Faust worker whose logs, Faust's own included, are Signpost's JSON lines."""
 
     def __init__(self, app: faust.App, service: str, settings: Settings) -> None:

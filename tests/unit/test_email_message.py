@@ -1,4 +1,4 @@
-"""What a clerk reads: the right facts, the resident's text escaped, personal data only if allowed."""
+"""What a clerk reads: the facts, the resident's text escaped, personal data only if allowed."""
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ async def test_gives_up_after_the_last_attempt_with_the_reason(demo_bundle: Bund
     channel = ScriptedChannel(*[DeliveryFailed("SMTP 421", permanent=False)] * 5)
     outcome = await notifier(demo_bundle, channel).notify(routed(demo_bundle, "ashcombe-pc"))
     assert isinstance(outcome, NotificationFailed)
-    assert not outcome.permanent and "gave up after 3 attempts: SMTP 421" == outcome.reason
+    assert not outcome.permanent and outcome.reason == "gave up after 3 attempts: SMTP 421"
     assert channel.attempts == 3
 
 
