@@ -15,6 +15,9 @@ from signpost.runtime.logging import configure_logging, get_logger
 from signpost.runtime.settings import Settings
 
 PUBLISH_TIMEOUT_S = 5.0
+# The API's own deadline is a backstop for a publisher that hangs; it must not fire first, or
+# it cancels the publisher before the publisher can record the failure (and turn not ready).
+BACKSTOP_GRACE_S = 1.0
 
 
 def build_app(settings: Settings, categories: Mapping[str, Mapping[str, Collection[str]]],
@@ -30,8 +33,8 @@ def build_app(settings: Settings, categories: Mapping[str, Mapping[str, Collecti
         finally:
             await publisher.stop()
 
-    return create_app(publisher, categories, publish_timeout_s=publish_timeout_s,
-                      lifespan=lifespan)
+    return create_app(publisher, categories, lifespan=lifespan,
+                      publish_timeout_s=publish_timeout_s + BACKSTOP_GRACE_S)
 
 
 def run(settings: Settings) -> None:

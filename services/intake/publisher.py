@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from typing import Any, Protocol
 
+import structlog
 from aiokafka.errors import KafkaError
 
 from schemas import ReportSubmitted
@@ -78,6 +79,7 @@ class KafkaReportPublisher:
             self._probe = asyncio.get_running_loop().create_task(self._probe_until_healthy())
 
     async def _probe_until_healthy(self) -> None:
+        structlog.contextvars.unbind_contextvars("reference")  # copied from the failed request
         while self._broken and self._producer is not None:
             await asyncio.sleep(self._probe_interval_s)
             try:
