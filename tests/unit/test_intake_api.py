@@ -4,11 +4,14 @@ for everything else, and no personal data or free text in the logs."""
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
@@ -40,6 +43,22 @@ class FakePublisher:
 
     def ready(self) -> bool:
         return self.is_ready
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """capsys, with the logging set-up restored afterwards: configure_logging (called in the
+    test, where stderr is capsys's) is global, and capsys closes its stream after the test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    yield capsys
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
 
 
 def valid(**changes: Any) -> dict[str, Any]:
@@ -232,7 +251,8 @@ async def test_unknown_route_and_wrong_method_are_problems() -> None:
     assert "POST" in wrong.headers["allow"]
 
 
-async def test_unexpected_error_is_plain_500_problem(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_unexpected_error_is_plain_500_problem(
+        json_logs: pytest.CaptureFixture[str]) -> None:
     class Broken(FakePublisher):
         async def publish(self, event: ReportSubmitted) -> None:
             raise RuntimeError(f"internal detail {event.report.reporter}")
@@ -243,13 +263,13 @@ async def test_unexpected_error_is_plain_500_problem(capsys: pytest.CaptureFixtu
     assert response.status_code == 500
     assert response.headers["content-type"] == PROBLEM
     assert "internal detail" not in response.text and "RuntimeError" not in response.text
-    logged = capsys.readouterr().err
+    logged = json_logs.readouterr().err
     assert "unhandled_error" in logged and "RuntimeError" in logged
     assert "Ada Lovelace" not in logged and "internal detail" not in logged
 
 
 async def test_logs_never_hold_personal_data_description_or_location(
-        capsys: pytest.CaptureFixture[str]) -> None:
+        json_logs: pytest.CaptureFixture[str]) -> None:
     configure_logging("intake-test", "DEBUG")
     publisher = FakePublisher()
     app = create_app(publisher, CATEGORIES)
@@ -261,7 +281,7 @@ async def test_logs_never_hold_personal_data_description_or_location(
     async with client(create_app(FakePublisher(fail=True), CATEGORIES)) as c:
         await c.post("/v1/reports", json=valid())
 
-    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    lines = [json.loads(line) for line in json_logs.readouterr().err.splitlines() if line]
     events = [line["event"] for line in lines]
     assert "report_accepted" in events and "publish_failed" in events
     assert events.count("report_rejected") == 2
