@@ -73,7 +73,9 @@ class Ports:
 @dataclass
 class LocalSystem:
     """Starts and stops the pieces; each child runs in its own session so Ctrl-C reaches only
-    this supervisor, which then stops them in order and leaves none behind."""
+    this supervisor, which then stops them in order and leaves none behind.
+
+    A child is killed when the thread that started it ends: start them from the main thread."""
 
     bundle: Path
     ports: Ports = field(default_factory=Ports)
