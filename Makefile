@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ACTIVATE := . $(VENV)/bin/activate &&
 
-.PHONY: dev test setup lint typecheck schemas unit integration clean
+.PHONY: dev test setup lint typecheck security schemas unit integration clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,7 +16,7 @@ setup: $(VENV)/.installed
 dev: setup  ## run the whole system on an embedded broker with demo data
 	$(ACTIVATE) signpost dev $(ARGS)
 
-test: setup lint typecheck  ## every check CI runs
+test: setup lint typecheck security  ## every check CI runs
 	$(ACTIVATE) signpost schemas export --check
 	$(ACTIVATE) python -m pytest -q -p no:cacheprovider
 
@@ -25,6 +25,9 @@ lint: setup
 
 typecheck: setup
 	$(ACTIVATE) mypy
+
+security: setup  ## static security checks of the product code
+	$(ACTIVATE) bandit -q -c pyproject.toml -r schemas services signpost
 
 schemas: setup
 	$(ACTIVATE) signpost schemas export

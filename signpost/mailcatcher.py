@@ -12,6 +12,7 @@ import signal
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import cast
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -27,21 +28,23 @@ class Outbox:
             directory.mkdir(parents=True, exist_ok=True)
 
     def keep(self, raw: bytes) -> EmailMessage:
-        message = message_from_bytes(raw, policy=policy.default)
-        assert isinstance(message, EmailMessage)
+        # With the default policy the parser builds EmailMessage objects.
+        message = cast(EmailMessage, message_from_bytes(raw, policy=policy.default))
         self.messages.append(message)
         if self.directory:
-            self._path_for(message).write_bytes(raw)
+            reference = str(message.get(REFERENCE_HEADER) or "no-reference")
+            _free_path(self.directory, reference).write_bytes(raw)
         return message
 
-    def _path_for(self, message: EmailMessage) -> Path:
-        assert self.directory is not None
-        stem = _SAFE.sub("_", str(message.get(REFERENCE_HEADER) or "no-reference"))
-        path, n = self.directory / f"{stem}.eml", 1
-        while path.exists():
-            n += 1
-            path = self.directory / f"{stem}-{n}.eml"
-        return path
+
+def _free_path(directory: Path, reference: str) -> Path:
+    """DIR/<reference>.eml, or the first free DIR/<reference>-N.eml."""
+    stem = _SAFE.sub("_", reference)
+    path, n = directory / f"{stem}.eml", 1
+    while path.exists():
+        n += 1
+        path = directory / f"{stem}-{n}.eml"
+    return path
 
 
 class _Handler:

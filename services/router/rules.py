@@ -82,7 +82,8 @@ def resolve_owner(ref: OwnerRef, facts: Facts, areas: dict[str, Boundary],
         return bundle.organisations[ref.organisation]
     if ref.housing_provider:
         return _housing_provider(facts, areas, bundle)
-    assert ref.layer is not None
+    if ref.layer is None:  # OwnerRef's validator makes this unreachable; say so if not
+        raise Unroutable("invalid_rule", "the rule names no owner")
     area = areas.get(ref.layer)
     if area is None:
         raise Unroutable("not_in_layer", f"the location is in no {ref.layer} boundary")
