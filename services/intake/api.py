@@ -2,46 +2,80 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Collection, Mapping
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
-import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request, Security
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import Lifespan, Scope
 
-from schemas import Report, ReportSubmitted
+from services.intake import open311
+from services.intake.auth import Authenticator, Caller, Refused
 from services.intake.guards import CatchAll, LimitBody
-from services.intake.models import Accepted, Catalogue, ReportRequest, new_reference
+from services.intake.idempotency import IdempotencyStore
+from services.intake.location import resolve
+from services.intake.models import (
+    Accepted,
+    Catalogue,
+    Categories,
+    OwnerOut,
+    ReportRequest,
+    ReportState,
+)
 from services.intake.problems import FieldProblem, Problem, field_problems, problem
-from services.intake.publisher import PublishFailed, ReportPublisher
+from services.intake.publisher import ReportPublisher
+from services.intake.status import ReportStatus, StatusProjection
+from services.intake.submission import Draft, Submissions
+from signpost.bundle.model import Category
 from signpost.runtime import metrics
 from signpost.runtime.logging import get_logger
 
 REPORTS = "/v1/reports"
 MAX_BODY_BYTES = 64 * 1024
-PROBLEM_DOCS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 413, 422, 503)
-}
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="The source's API key")
+BEARER = HTTPBearer(auto_error=False, description="The source's API key as a bearer token")
 
 
-def create_app(publisher: ReportPublisher,
-               categories: Mapping[str, Mapping[str, Collection[str]]], *,
+def docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
+
+
+def authorize(request: Request,
+              key: Annotated[str | None, Security(API_KEY)] = None,
+              bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+              ) -> Caller:
+    """X-API-Key, or Authorization: Bearer; checked by the app's authenticator."""
+    auth: Authenticator = request.app.state.authenticator
+    presented = key or (bearer.credentials if bearer else None)
+    return auth.authorize(presented, request.headers.get("origin"), "api")
+
+
+Authorized = Annotated[Caller, Depends(authorize)]
+
+
+def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
+               projection: StatusProjection | None = None,
+               authenticator: Authenticator | None = None,
+               idempotency: IdempotencyStore | None = None,
                publish_timeout_s: float = 5.0, retry_after_s: int = 5,
                max_body_bytes: int = MAX_BODY_BYTES,
                lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
-    """`categories`: category id -> question id -> allowed answers (in the order to list them).
-    `lifespan` starts and stops the publisher (see main.build_app)."""
+    """`lifespan` starts and stops the publisher and status feed (see main.build_app).
+    No authenticator: open, as in development."""
     log = get_logger("services.intake.api")  # per app: tests reconfigure logging between apps
     catalogue = Catalogue(categories)
-    app = FastAPI(title="Signpost intake", version="1", lifespan=lifespan)
+    auth = authenticator or Authenticator(None)
+    status = projection or StatusProjection()
+    submissions = Submissions(publisher, status, idempotency or IdempotencyStore(), log,
+                              publish_timeout_s=publish_timeout_s, retry_after_s=retry_after_s)
+    app = FastAPI(title="Signpost intake", version="1", lifespan=lifespan,
+                  description="Residents' reports in; the owning council's clerk notified. "
+                              "A JSON API under /v1 and Open311 GeoReport v2 under /open311/v2.")
 
     def rejected(reason: str, response: JSONResponse, **fields: Any) -> JSONResponse:
         metrics.reports_rejected.labels(reason).inc()
@@ -54,13 +88,28 @@ def create_app(publisher: ReportPublisher,
         return rejected(reason, response, fields=[e.field for e in errors])
 
     def too_large(scope: Scope) -> None:
-        if scope["path"] == REPORTS:
+        if scope["path"] in (REPORTS, open311.REQUESTS_JSON, open311.REQUESTS_XML):
             metrics.reports_rejected.labels("too_large").inc()
         log.info("report_rejected", reason="too_large", status=413, path=scope["path"])
 
+    app.state.authenticator = auth
+
+    @app.exception_handler(Refused)
+    async def on_refused(request: Request, exc: Refused) -> Response:
+        if request.url.path.startswith(open311.PREFIX):
+            return open311.errors(request.url.path, exc.status, exc.detail, exc.headers)
+        if exc.status in (401, 403, 429):
+            log.info("caller_refused", status=exc.status, kind=exc.kind)
+        return problem(exc.status, exc.detail, kind=exc.kind, title=exc.title,
+                       instance=request.url.path, headers=exc.headers)
+
     @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()  # holds the input: never log it
+        if request.url.path.startswith(open311.PREFIX):
+            found = field_problems(errors)
+            return open311.errors(request.url.path, 400, "; ".join(
+                f"{p.field}: {p.message}" for p in found) or "The request is not valid.")
         if any(e["type"] == "json_invalid" for e in errors):
             return rejected("malformed_json", problem(
                 400, "The request body is not valid JSON.", kind="malformed-json",
@@ -68,45 +117,61 @@ def create_app(publisher: ReportPublisher,
         return invalid("invalid", field_problems(errors))
 
     @app.exception_handler(HTTPException)
-    async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
+    async def on_http(request: Request, exc: HTTPException) -> Response:
         detail = {404: "There is nothing at this address.",
                   405: "This address does not accept that method."}.get(exc.status_code)
+        headers = dict(exc.headers or {})
+        if request.url.path.startswith(open311.PREFIX):
+            return open311.errors(request.url.path, exc.status_code,
+                                  detail or str(exc.detail), headers)
         return problem(exc.status_code, detail or str(exc.detail), instance=request.url.path,
-                       headers=exc.headers)
+                       headers=headers)
 
-    @app.post(REPORTS, status_code=202, response_model=Accepted, responses=PROBLEM_DOCS)
-    async def submit(body: ReportRequest) -> Response:
-        refused = catalogue.check(body)
+    @app.post(REPORTS, status_code=202, response_model=Accepted,
+              responses=docs(400, 401, 403, 409, 413, 422, 429, 503))
+    async def submit(body: ReportRequest, caller: Authorized,
+                     idempotency_key: Annotated[str | None, Header(
+                         alias="Idempotency-Key", min_length=1, max_length=255,
+                         description="Repeat a submission safely: the same key answers the "
+                                     "first reference")] = None) -> Response:
+        refused = catalogue.check(body.category, body.answers)
         if refused:
             return invalid(*refused)
-        reference = new_reference()
-        with structlog.contextvars.bound_contextvars(reference=reference):
-            event = ReportSubmitted(report=Report(
-                reference=reference, category=body.category, description=body.description,
-                location=body.location, answers=body.answers, uprn=body.uprn,
-                reporter=body.reporter, submitted_at=datetime.now(UTC), source="api"))
-            started = time.perf_counter()
-            try:
-                await asyncio.wait_for(publisher.publish(event), publish_timeout_s)
-            except (PublishFailed, TimeoutError) as exc:
-                metrics.intake_publish_failures.inc()
-                log.error("publish_failed", category=body.category, error=type(exc).__name__)
-                return problem(503, "We could not record the report just now. Please try again.",
-                               kind="unavailable", title="Service unavailable", instance=REPORTS,
-                               headers={"Retry-After": str(retry_after_s)})
-            elapsed = time.perf_counter() - started
-            metrics.intake_publish_seconds.observe(elapsed)
-            metrics.reports_received.labels(body.category, "api").inc()
-            log.info("report_accepted", category=body.category, publish_ms=round(elapsed * 1000))
-        status_url = f"{REPORTS}/{reference}"
-        return JSONResponse(Accepted(reference=reference, status_url=status_url).model_dump(),
-                            status_code=202, headers={"Location": status_url})
+        where = resolve(body.location)
+        if isinstance(where, list):
+            return invalid("invalid_location", where)
+        draft = Draft(category=body.category, description=body.description, location=where,
+                      answers=body.answers, uprn=body.uprn, reporter=body.reporter)
+        accepted = await submissions.submit(caller, draft, idempotency_key=idempotency_key)
+        status_url = f"{REPORTS}/{accepted.reference}"
+        headers = {"Location": status_url}
+        if accepted.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return JSONResponse(Accepted(reference=accepted.reference,
+                                     status_url=status_url).model_dump(),
+                            status_code=202, headers=headers)
+
+    @app.get(REPORTS + "/{reference}", response_model=ReportState,
+             responses=docs(401, 403, 404, 429))
+    async def report_status(reference: str,
+                            caller: Authorized) -> Response:
+        found = status.get(reference.strip().upper())
+        if found is None:
+            return problem(404, "No report with this reference is known here. If it was "
+                                "submitted a moment ago, try again shortly.",
+                           kind="unknown-reference", title="Unknown reference",
+                           instance=REPORTS + "/{reference}")
+        return JSONResponse(state_of(found).model_dump(mode="json"))
+
+    @app.get("/v1/categories", response_model=Categories)
+    async def categories_list() -> Categories:
+        return catalogue.listing()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", responses={503: PROBLEM_DOCS[503]})
+    @app.get("/readyz", responses=docs(503))
     async def readyz() -> Response:
         if publisher.ready():
             return JSONResponse({"status": "ready"})
@@ -117,6 +182,31 @@ def create_app(publisher: ReportPublisher,
     async def prometheus() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(open311.router(catalogue, auth, submissions, status))
     app.add_middleware(LimitBody, max_bytes=max_body_bytes, on_refused=too_large)
+    if auth.origins():
+        # One CORS policy for the app: the union of every source's origins. It only tells
+        # browsers what they may read; the key (checked per request) is what authenticates,
+        # and a key listing origins is refused from any other (authorize, 403).
+        app.add_middleware(CORSMiddleware, allow_origins=auth.origins(),
+                           allow_methods=["GET", "POST"], max_age=600,
+                           allow_headers=["Content-Type", "X-API-Key", "Authorization",
+                                          "Idempotency-Key"],
+                           expose_headers=["Location", "Retry-After", "Idempotent-Replayed"])
     app.add_middleware(CatchAll, log=log)
     return app
+
+
+def state_of(found: ReportStatus) -> ReportState:
+    owners = []
+    for owner in found.owners.values():
+        delivery = found.deliveries.get(owner.id)
+        note = "pending" if delivery is None else ("sent" if delivery.sent else "failed")
+        owners.append(OwnerOut(id=owner.id, name=owner.name, tier=owner.tier, notification=note))
+    report = found.report
+    return ReportState(reference=found.reference, status=found.state,
+                       category=report.category if report else None,
+                       submitted_at=report.submitted_at if report else None,
+                       updated_at=found.updated_at, owners=owners,
+                       unroutable_reason=found.unroutable_reason,
+                       dead_letter_reason=found.dead_letter_reason)

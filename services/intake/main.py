@@ -1,40 +1,65 @@
-"""Entry point: `signpost intake`. Refuses to start on an invalid bundle."""
+"""Entry point: `signpost intake`. Refuses to start on an invalid bundle or keys file."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
 
 from services.intake.api import create_app
+from services.intake.auth import ApiKeysError, Authenticator, load_api_keys
+from services.intake.idempotency import IdempotencyStore
 from services.intake.publisher import KafkaReportPublisher
+from services.intake.status import StatusProjection
+from services.intake.status_feed import StatusFeed
+from signpost.bundle.model import Category
 from signpost.runtime.logging import configure_logging, get_logger
 from signpost.runtime.settings import Settings
 
-PUBLISH_TIMEOUT_S = 5.0
 # The API's own deadline is a backstop for a publisher that hangs; it must not fire first, or
 # it cancels the publisher before the publisher can record the failure (and turn not ready).
 BACKSTOP_GRACE_S = 1.0
 
 
-def build_app(settings: Settings, categories: Mapping[str, Mapping[str, Collection[str]]],
-              publish_timeout_s: float = PUBLISH_TIMEOUT_S) -> FastAPI:
-    """The real wiring: the app with a Kafka publisher started and stopped by its lifespan."""
-    publisher = KafkaReportPublisher(settings, timeout_s=publish_timeout_s)
+def authenticator(settings: Settings) -> Authenticator:
+    """From SIGNPOST_API_KEYS_FILE; without one, open (development), said once at start."""
+    if settings.api_keys_file is None:
+        get_logger(__name__).warning(
+            "intake_open", detail="SIGNPOST_API_KEYS_FILE is not set: intake accepts calls "
+                                  "without an API key (development mode)")
+        return Authenticator(None)
+    return Authenticator(load_api_keys(settings.api_keys_file),
+                         default_rate_per_minute=settings.intake_rate_per_minute)
+
+
+def build_app(settings: Settings, categories: Sequence[Category],
+              publish_timeout_s: float | None = None) -> FastAPI:
+    """The real wiring: a Kafka publisher and the status feed, started and stopped by the
+    app's lifespan. Raises ApiKeysError on a bad keys file."""
+    timeout_s = publish_timeout_s or settings.intake_publish_timeout_s
+    publisher = KafkaReportPublisher(settings, timeout_s=timeout_s)
+    projection = StatusProjection(settings.intake_status_max_reports)
+    feed = StatusFeed(settings, projection)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await publisher.start()
+        await feed.start()
         try:
             yield
         finally:
+            await feed.stop()
             await publisher.stop()
 
-    return create_app(publisher, categories, lifespan=lifespan,
-                      publish_timeout_s=publish_timeout_s + BACKSTOP_GRACE_S)
+    return create_app(
+        publisher, categories, projection=projection, authenticator=authenticator(settings),
+        idempotency=IdempotencyStore(settings.intake_idempotency_ttl_s,
+                                     settings.intake_idempotency_max_keys),
+        lifespan=lifespan, publish_timeout_s=timeout_s + BACKSTOP_GRACE_S,
+        retry_after_s=settings.intake_retry_after_s)
 
 
 def run(settings: Settings) -> None:
@@ -47,10 +72,12 @@ def run(settings: Settings) -> None:
     except BundleError as exc:
         log.error("bundle_invalid", bundle=str(settings.bundle_dir), problems=exc.problems)
         sys.exit(2)
-    # Answers kept as the bundle lists them, so error messages offer them in that order.
-    categories = {c.id: {q.id: tuple(q.answers) for q in c.questions}
-                  for c in bundle.categories.values()}
     log.info("bundle_loaded", bundle=bundle.name, version=bundle.version,
-             categories=len(categories))
-    uvicorn.run(build_app(settings, categories), host=settings.intake_host,
-                port=settings.intake_port, log_config=None, access_log=False)
+             categories=len(bundle.categories))
+    try:
+        app = build_app(settings, list(bundle.categories.values()))
+    except ApiKeysError as exc:
+        log.error("api_keys_invalid", problem=str(exc))
+        sys.exit(2)
+    uvicorn.run(app, host=settings.intake_host, port=settings.intake_port, log_config=None,
+                access_log=False)

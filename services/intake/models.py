@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Sequence
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas import Location, ReporterContact
+from schemas import ReporterContact, Tier
+from services.intake.location import PointIn
 from services.intake.problems import FieldProblem
+from signpost.bundle.model import Category
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: easy to read out on the phone
 MAX_ANSWERS = 3
@@ -21,13 +24,14 @@ def new_reference() -> str:
 
 
 class ReportRequest(BaseModel):
-    """POST /v1/reports. Location and reporter are the event contract's own models."""
+    """POST /v1/reports. The reporter is the event contract's own model."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     category: str = Field(min_length=1, max_length=100, examples=["pothole"])
     description: str = Field(min_length=1, max_length=5000)
-    location: Location
+    location: PointIn = Field(description="lat and lon (WGS84), or easting and northing "
+                                          "(British National Grid, EPSG:27700)")
     answers: dict[str, str] = Field(default_factory=dict, max_length=MAX_ANSWERS,
                                     description="Question id to answer, for the category")
     uprn: str | None = Field(None, pattern=r"^[0-9]{1,12}$", description="Property, if any")
@@ -39,28 +43,71 @@ class Accepted(BaseModel):
     status_url: str
 
 
+class QuestionOut(BaseModel):
+    id: str
+    text: str
+    answers: list[str]
+
+
+class CategoryOut(BaseModel):
+    id: str
+    name: str
+    questions: list[QuestionOut]
+
+
+class Categories(BaseModel):
+    categories: list[CategoryOut]
+
+
+class OwnerOut(BaseModel):
+    id: str
+    name: str
+    tier: Tier
+    notification: str = Field(description="pending, sent or failed")
+
+
+class ReportState(BaseModel):
+    """GET /v1/reports/{reference}: where the report has got to."""
+
+    reference: str
+    status: str = Field(description="received, routed, notified, unroutable or dead_lettered")
+    category: str | None = None
+    submitted_at: datetime | None = None
+    updated_at: datetime
+    owners: list[OwnerOut] = Field(default_factory=list)
+    unroutable_reason: str | None = None
+    dead_letter_reason: str | None = None
+
+
 class Catalogue:
-    """The categories intake accepts: category id -> question id -> allowed answers."""
+    """The categories intake accepts, with their questions and allowed answers."""
 
-    def __init__(self, categories: Mapping[str, Mapping[str, Collection[str]]]) -> None:
-        self._questions = {c: {q: tuple(a) for q, a in qs.items()} for c, qs in categories.items()}
+    def __init__(self, categories: Sequence[Category]) -> None:
+        self.categories = {c.id: c for c in categories}
 
-    def check(self, request: ReportRequest) -> tuple[str, list[FieldProblem]] | None:
+    def listing(self) -> Categories:
+        return Categories(categories=[CategoryOut(
+            id=c.id, name=c.name,
+            questions=[QuestionOut(id=q.id, text=q.text, answers=list(q.answers))
+                       for q in c.questions]) for c in self.categories.values()])
+
+    def check(self, category: str, answers: dict[str, str], field: str = "category",
+              answers_field: str = "answers") -> tuple[str, list[FieldProblem]] | None:
         """None when the category and answers are known; else a reason code and the problems."""
-        questions = self._questions.get(request.category)
-        if questions is None:
-            known = ", ".join(sorted(self._questions)) or "none configured"
+        found = self.categories.get(category)
+        if found is None:
+            known = ", ".join(sorted(self.categories)) or "none configured"
             return "unknown_category", [FieldProblem.at(
-                ["category"], f"Not a category this service handles. Choose one of: {known}.")]
+                [field], f"Not a category this service handles. Choose one of: {known}.")]
         problems = []
-        for question, answer in request.answers.items():
-            allowed = questions.get(question)
-            if allowed is None:
-                asked = ", ".join(questions) or "none"
-                message = f"Not a question for this category. Its questions are: {asked}."
-            elif answer not in allowed:
-                message = f"Not an allowed answer. Choose one of: {', '.join(allowed)}."
+        for question, answer in answers.items():
+            asked = found.question(question)
+            if asked is None:
+                listed = ", ".join(q.id for q in found.questions) or "none"
+                message = f"Not a question for this category. Its questions are: {listed}."
+            elif answer not in asked.answers:
+                message = f"Not an allowed answer. Choose one of: {', '.join(asked.answers)}."
             else:
                 continue
-            problems.append(FieldProblem.at(["answers", question], message))
+            problems.append(FieldProblem.at([answers_field, question], message))
         return ("invalid_answer", problems) if problems else None

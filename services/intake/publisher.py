@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -17,6 +18,7 @@ from signpost.runtime.settings import Settings
 
 SOURCE = "signpost/intake"
 log = get_logger(__name__)
+Headers = Sequence[tuple[str, bytes]]
 
 
 class PublishFailed(Exception):
@@ -25,7 +27,7 @@ class PublishFailed(Exception):
 
 
 class ReportPublisher(Protocol):
-    async def publish(self, event: ReportSubmitted) -> None: ...
+    async def publish(self, event: ReportSubmitted, extra_headers: Headers = ()) -> None: ...
 
     def ready(self) -> bool: ...
 
@@ -60,13 +62,14 @@ class KafkaReportPublisher:
     def ready(self) -> bool:
         return self._producer is not None and not self._broken
 
-    async def publish(self, event: ReportSubmitted) -> None:
+    async def publish(self, event: ReportSubmitted, extra_headers: Headers = ()) -> None:
         if self._producer is None:
             raise PublishFailed("publisher not started")
         try:
             await asyncio.wait_for(self._producer.send_and_wait(
                 self._settings.topics.submitted, encode(event),
-                key=event.reference.encode(), headers=cloudevent_headers(event, SOURCE),
+                key=event.reference.encode(),
+                headers=[*cloudevent_headers(event, SOURCE), *extra_headers],
             ), self._timeout_s)
         except (KafkaError, TimeoutError) as exc:
             self._mark_broken()

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".signpost-data")
 
     intake_host: str = "127.0.0.1"
+    # Intake only. No keys file: intake runs open (development) and says so once at start.
+    api_keys_file: Path | None = Field(None, description="YAML/JSON list of hashed API keys")
+    intake_publish_timeout_s: float = Field(5.0, gt=0, description="Wait for the broker's ack")
+    intake_retry_after_s: int = Field(5, ge=1, description="Retry-After on 503")
+    intake_rate_per_minute: int = Field(60, ge=1, description="Default per-key rate limit")
+    intake_idempotency_ttl_s: float = Field(86_400, gt=0)
+    intake_idempotency_max_keys: int = Field(100_000, ge=1)
+    intake_status_max_reports: int = Field(100_000, ge=1, description="Status projection bound")
     health_bind: str = Field("127.0.0.1", description="Router and notifier health/metrics bind")
     intake_port: int = 8080
     router_port: int = Field(8081, description="Router health and metrics")
@@ -51,6 +59,7 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 10.0
     mail_from: str = "Signpost <signpost@example.org>"
     map_link: str = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
+    http_timeout_s: float = Field(10.0, gt=0, description="Notify, webhook and Open311 calls")
 
     batch_size: int = Field(500, ge=1, description="Most records a stream service takes at once")
     batch_window_s: float = Field(0.005, gt=0, description="Longest wait to fill a batch")

@@ -19,11 +19,16 @@ from fastapi import FastAPI
 
 from schemas import ReportSubmitted
 from services.intake.main import build_app
+from signpost.bundle.model import Category, Question
 from signpost.runtime.kafka import ensure_topics
 from signpost.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
-CATEGORIES = {"speeding": {"speed_limit": ("20", "30", "40 or more")}, "pothole": {}}
+CATEGORIES = [
+    Category(id="speeding", name="Speeding traffic", questions=[Question(
+        id="speed_limit", text="What is the speed limit?", answers=["20", "30", "40 or more"])]),
+    Category(id="pothole", name="Pothole"),
+]
 REPORT = {"category": "speeding", "description": "Too fast", "answers": {"speed_limit": "30"},
           "location": {"lat": 51.05, "lon": -1.55}, "reporter": {"email": "ada@example.org"}}
 

@@ -17,14 +17,17 @@ from prometheus_client import REGISTRY
 
 from schemas import ReportSubmitted
 from services.intake.api import create_app
-from services.intake.publisher import PublishFailed
+from services.intake.publisher import Headers, PublishFailed
+from signpost.bundle.model import Category, Question
 from signpost.runtime.logging import configure_logging
 
-CATEGORIES = {
-    "speeding": {"speed_limit": ("20", "30", "40 or more"), "pattern": ("at certain times",
-                                                                        "all day")},
-    "pothole": {},
-}
+CATEGORIES = [
+    Category(id="speeding", name="Speeding traffic", questions=[
+        Question(id="speed_limit", text="What is the speed limit?", answers=["20", "30",
+                                                                            "40 or more"]),
+        Question(id="pattern", text="When?", answers=["at certain times", "all day"])]),
+    Category(id="pothole", name="Pothole"),
+]
 REFERENCE = re.compile(r"^SP-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$")
 PROBLEM = "application/problem+json"
 
@@ -36,7 +39,7 @@ class FakePublisher:
         self.events: list[ReportSubmitted] = []
         self.fail, self.is_ready = fail, is_ready
 
-    async def publish(self, event: ReportSubmitted) -> None:
+    async def publish(self, event: ReportSubmitted, extra_headers: Headers = ()) -> None:
         if self.fail:
             raise PublishFailed("broker did not acknowledge")
         self.events.append(event)
@@ -212,7 +215,7 @@ async def test_unacknowledged_publish_is_503_with_retry_after() -> None:
 
 async def test_publish_that_hangs_times_out_as_503() -> None:
     class Hanging(FakePublisher):
-        async def publish(self, event: ReportSubmitted) -> None:
+        async def publish(self, event: ReportSubmitted, extra_headers: Headers = ()) -> None:
             import asyncio
 
             await asyncio.sleep(60)
@@ -254,7 +257,7 @@ async def test_unknown_route_and_wrong_method_are_problems() -> None:
 async def test_unexpected_error_is_plain_500_problem(
         json_logs: pytest.CaptureFixture[str]) -> None:
     class Broken(FakePublisher):
-        async def publish(self, event: ReportSubmitted) -> None:
+        async def publish(self, event: ReportSubmitted, extra_headers: Headers = ()) -> None:
             raise RuntimeError(f"internal detail {event.report.reporter}")
 
     configure_logging("intake-test")

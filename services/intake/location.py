@@ -1,0 +1,65 @@
+"""Where a report is: WGS84 latitude/longitude (web maps) or British National Grid
+easting/northing (council GIS, EPSG:27700), always stored as WGS84."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+from pyproj import Transformer
+
+from schemas import Location
+from services.intake.problems import FieldProblem
+
+BNG = "EPSG:27700"
+WGS84 = "EPSG:4326"
+
+
+class PointIn(BaseModel):
+    """Either lat and lon, or easting and northing: exactly one pair."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float | None = Field(None, ge=-90, le=90, description="Latitude, WGS84 degrees")
+    lon: float | None = Field(None, ge=-180, le=180, description="Longitude, WGS84 degrees")
+    easting: float | None = Field(None, ge=0, le=700_000,
+                                  description="British National Grid easting, metres")
+    northing: float | None = Field(None, ge=0, le=1_300_000,
+                                   description="British National Grid northing, metres")
+
+
+@lru_cache(maxsize=1)
+def _bng_to_wgs84() -> Transformer:
+    return Transformer.from_crs(BNG, WGS84, always_xy=True)
+
+
+def bng_to_wgs84(easting: float, northing: float) -> tuple[float, float]:
+    """(lat, lon) for a British National Grid point."""
+    lon, lat = _bng_to_wgs84().transform(easting, northing)
+    return float(lat), float(lon)
+
+
+def resolve(point: PointIn, path: tuple[str, ...] = ("location",)
+            ) -> Location | list[FieldProblem]:
+    wgs = (point.lat, point.lon)
+    grid = (point.easting, point.northing)
+    has_wgs, has_grid = any(v is not None for v in wgs), any(v is not None for v in grid)
+    if has_wgs and has_grid:
+        return [FieldProblem.at(list(path), "Give either lat and lon, or easting and northing, "
+                                            "not both.")]
+    if not (has_wgs or has_grid):
+        return [FieldProblem.at(list(path), "A location is required: give lat and lon (WGS84), "
+                                            "or easting and northing (British National Grid).")]
+    names, values = (("lat", "lon"), wgs) if has_wgs else (("easting", "northing"), grid)
+    missing = [n for n, v in zip(names, values, strict=True) if v is None]
+    if missing:
+        other = next(n for n in names if n not in missing)
+        return [FieldProblem.at([*path, m], f"Required together with {other}.") for m in missing]
+    if point.lat is not None and point.lon is not None:
+        return Location(lat=point.lat, lon=point.lon)
+    assert point.easting is not None and point.northing is not None
+    lat, lon = bng_to_wgs84(point.easting, point.northing)
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        return [FieldProblem.at(list(path), "This grid reference cannot be converted.")]
+    return Location(lat=round(lat, 7), lon=round(lon, 7))

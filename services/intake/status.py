@@ -1,0 +1,131 @@
+"""A report's current state, projected from the event stream: received, routed (to whom),
+notified, unroutable (why), dead-lettered. Pure: fed events, answers look-ups; the Kafka
+consumer that feeds it is status_feed.py.
+
+Bounded: past `max_reports` the least recently changed report is forgotten (its status then
+answers 404). Topics are read independently, so events may arrive in any order: each one only
+fills in its own part of the record, and the state is derived from what is known."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from schemas import (
+    DeadLetter,
+    Event,
+    NotificationFailed,
+    NotificationSent,
+    Owner,
+    Report,
+    ReportRouted,
+    ReportSubmitted,
+    ReportUnroutable,
+)
+
+State = Literal["received", "routed", "notified", "unroutable", "dead_lettered"]
+DESCRIPTION_KEPT = 4000  # Open311 answers at most this much of it
+IDEMPOTENCY_HEADER = "signpost_idempotency"
+Notification = Annotated[NotificationSent | NotificationFailed, Field(discriminator="event_type")]
+NOTIFICATION = TypeAdapter(Notification)
+
+
+@dataclass
+class Delivery:
+    sent: bool
+    channel: str
+    reason: str | None = None
+    permanent: bool = False
+
+
+@dataclass
+class ReportStatus:
+    reference: str
+    updated_at: datetime
+    report: Report | None = None  # the resident's report minus their contact details
+    owners: dict[str, Owner] = field(default_factory=dict)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)  # owner id -> latest
+    unroutable_reason: str | None = None
+    dead_letter_reason: str | None = None
+
+    @property
+    def state(self) -> State:
+        if self.owners:
+            sent = all(d.sent for o in self.owners if (d := self.deliveries.get(o)))
+            if sent and set(self.owners) <= set(self.deliveries):
+                return "notified"
+            return "routed"
+        if self.unroutable_reason is not None:
+            return "unroutable"
+        if self.dead_letter_reason is not None:
+            return "dead_lettered"
+        return "received"
+
+
+class StatusProjection:
+    def __init__(self, max_reports: int = 100_000) -> None:
+        self.max_reports = max_reports
+        self._reports: OrderedDict[str, ReportStatus] = OrderedDict()
+        self._idempotency: dict[str, str] = {}  # scoped key hash -> reference
+        self._keys: dict[str, str] = {}  # reference -> scoped key hash, to forget both
+
+    def __len__(self) -> int:
+        return len(self._reports)
+
+    def get(self, reference: str) -> ReportStatus | None:
+        return self._reports.get(reference)
+
+    def by_idempotency_key(self, scoped: str) -> str | None:
+        return self._idempotency.get(scoped)
+
+    def recent(self, limit: int) -> list[ReportStatus]:
+        """The most recently changed first."""
+        found: list[ReportStatus] = []
+        for status in reversed(self._reports.values()):
+            if len(found) >= limit:
+                break
+            found.append(status)
+        return found
+
+    def apply(self, event: Event, idempotency: str | None = None) -> None:
+        if not event.reference:
+            return  # a dead letter without a key belongs to no report
+        status = self._touch(event.reference, event.occurred_at)
+        if isinstance(event, ReportSubmitted | ReportRouted | ReportUnroutable) and \
+                status.report is None:
+            report = event.report
+            status.report = report.model_copy(update={
+                "reporter": None, "description": report.description[:DESCRIPTION_KEPT]})
+        if isinstance(event, ReportRouted):
+            status.owners[event.owner.id] = event.owner
+        elif isinstance(event, ReportUnroutable):
+            status.unroutable_reason = event.reason
+        elif isinstance(event, NotificationSent):
+            status.deliveries[event.owner_id] = Delivery(True, event.channel)
+        elif isinstance(event, NotificationFailed):
+            if not (status.deliveries.get(event.owner_id) or Delivery(False, "")).sent:
+                status.deliveries[event.owner_id] = Delivery(
+                    False, event.channel, event.reason, event.permanent)
+        elif isinstance(event, DeadLetter):
+            status.dead_letter_reason = event.reason
+        if idempotency:
+            self._idempotency[idempotency] = event.reference
+            self._keys[event.reference] = idempotency
+
+    def _touch(self, reference: str, when: datetime) -> ReportStatus:
+        status = self._reports.get(reference)
+        if status is None:
+            status = self._reports[reference] = ReportStatus(reference, when)
+            while len(self._reports) > self.max_reports:
+                old, _ = self._reports.popitem(last=False)
+                key = self._keys.pop(old, None)
+                if key is not None:
+                    self._idempotency.pop(key, None)
+        else:
+            self._reports.move_to_end(reference)
+            status.updated_at = max(status.updated_at, when)
+        return status

@@ -1,0 +1,111 @@
+"""Feeds the status projection from Kafka: a plain aiokafka consumer with no group, assigned
+every partition of the submitted, routed, triage, notification and dead-letter topics and read
+from the beginning at start. Each replica keeps its own copy; nothing is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from schemas import DeadLetter, Event, ReportRouted, ReportSubmitted, ReportUnroutable
+from services.intake.status import IDEMPOTENCY_HEADER, NOTIFICATION, StatusProjection
+from signpost.runtime.kafka import PoisonRecord, decode
+from signpost.runtime.logging import get_logger
+from signpost.runtime.settings import Settings
+
+log = get_logger(__name__)
+RETRY_S = 2.0
+
+
+class StatusFeed:
+    def __init__(self, settings: Settings, projection: StatusProjection) -> None:
+        self._settings, self.projection = settings, projection
+        topics = settings.topics
+        self._models: dict[str, type[Event] | None] = {
+            topics.submitted: ReportSubmitted, topics.routed: ReportRouted,
+            topics.triage: ReportUnroutable, topics.notifications: None,
+            topics.dead_letter: DeadLetter}
+        self._task: asyncio.Task[None] | None = None
+        self.caught_up = False
+        self.skipped = 0
+
+    async def start(self) -> None:
+        """Returns at once; the consumer connects (and reconnects) in the background."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._settings.kafka_bootstrap, group_id=None,
+                enable_auto_commit=False, auto_offset_reset="earliest",
+                client_id="signpost-intake-status",
+                request_timeout_ms=int(self._settings.kafka_request_timeout_s * 1000))
+            try:
+                await consumer.start()
+                await self._consume(consumer)
+            except (KafkaError, OSError) as exc:
+                log.warning("status_feed_retrying", error=type(exc).__name__)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+            await asyncio.sleep(RETRY_S)
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        while True:
+            await consumer.topics()  # refreshes metadata
+            found = {t: consumer.partitions_for_topic(t) for t in self._models}
+            if all(found.values()):
+                return [TopicPartition(t, p) for t, ps in found.items() for p in sorted(ps or ())]
+            log.info("status_feed_waiting_for_topics",
+                     missing=[t for t, ps in found.items() if not ps])
+            await asyncio.sleep(RETRY_S)
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        partitions = await self._assign(consumer)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        started, applied = time.monotonic(), 0
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    self.apply_record(record)
+                    applied += 1
+            if not self.caught_up and await _reached(consumer, ends):
+                self.caught_up = True
+                log.info("status_projection_caught_up", records=applied,
+                         reports=len(self.projection), skipped=self.skipped,
+                         seconds=round(time.monotonic() - started, 2))
+
+    def apply_record(self, record: Any) -> None:
+        """A record the projection cannot read is skipped and counted, never fatal."""
+        try:
+            model = self._models.get(record.topic)
+            event: Event = (decode(record.value, model) if model is not None
+                            else NOTIFICATION.validate_json(record.value or b""))
+        except (PoisonRecord, ValueError):
+            self.skipped += 1
+            return
+        headers = dict(record.headers or ())
+        raw = headers.get(IDEMPOTENCY_HEADER)
+        idempotency = raw.decode("ascii", "replace") if isinstance(raw, bytes) else None
+        self.projection.apply(event, idempotency)
+
+
+async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
