@@ -1,6 +1,10 @@
 """Batch hand-off for stream services: produce every output of a batch, wait until the broker
 has acknowledged all of them, and only then let Faust ack (and later commit) the inputs.
 
+`BatchConsumer` does the same without Faust's per-message stream machinery, for a service
+whose throughput that machinery caps (the router): it consumes a topic in batches inside the
+Faust app, and commits a batch's input offsets only after the broker acknowledged its outputs.
+
 An exception inside a Faust agent acks and skips the message, so nothing here raises: a record
 that can never be processed becomes a dead letter, and a broker that will not take the outputs
 is retried with backoff until it does, holding the partition rather than losing a report.
@@ -10,12 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
 from schemas import DeadLetter, Event
 from signpost.runtime import metrics
-from signpost.runtime.kafka import cloudevent_headers, encode
+from signpost.runtime.kafka import Headers, cloudevent_headers, encode
 from signpost.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -41,12 +50,19 @@ def dead_letter(topic: Any, service: str, message: Any, reason: str) -> Output:
     return Output(topic, message.key, record)
 
 
-async def deliver(outputs: list[Output], source: str) -> None:
-    """Send all outputs and wait for the broker's acknowledgement of every one."""
+# Enqueue one record (topic, key, value, headers) and return the future of its acknowledgement.
+Send = Callable[[Any, bytes | None, bytes, Headers], Awaitable[Any]]
+
+
+async def deliver(outputs: list[Output], source: str, send: Send | None = None) -> None:
+    """Send all outputs and wait for the broker's acknowledgement of every one.
+
+    Without `send`, each output goes through its Faust topic; with it (the batch consumer),
+    straight to the producer, where `Output.topic` is the topic's name."""
     pending = outputs
     attempt = 0
     while pending:
-        futures = [await _send(o, source) for o in pending]
+        futures = [await _send(o, source, send) for o in pending]
         results = await asyncio.gather(*futures, return_exceptions=True)
         pending = [o for o, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
         if pending:
@@ -57,11 +73,85 @@ async def deliver(outputs: list[Output], source: str) -> None:
             await asyncio.sleep(delay)
 
 
-async def _send(output: Output, source: str) -> Any:
+async def _send(output: Output, source: str, send: Send | None) -> Any:
     try:
-        return await output.topic.send(key=output.key, value=encode(output.event),
-                                       headers=cloudevent_headers(output.event, source))
+        value, headers = encode(output.event), cloudevent_headers(output.event, source)
+        if send is not None:
+            return await send(output.topic, output.key, value, headers)
+        return await output.topic.send(key=output.key, value=value, headers=headers)
     except Exception as exc:  # a send that fails to enqueue is retried like a failed delivery
         failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         failed.set_exception(exc)
         return failed
+
+
+Process = Callable[[list[Any]], list[Output]]
+
+
+class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Consume `topic` in batches of up to `max_records` as the group `group_id`: process a
+    batch into outputs (in input order), deliver them all, then commit the batch's offsets.
+
+    A rebalance waits for the batch in hand to be delivered and committed before giving up
+    partitions, so a new owner starts after it. A commit that still fails (the group moved on)
+    only means redelivery: at-least-once, which the consumers downstream dedupe.
+    `process` must not raise for a bad record; it turns such records into dead letters."""
+
+    def __init__(self, *, service: str, bootstrap: str, group_id: str, topic: str,
+                 process: Process, send: Send, source: str, max_records: int,
+                 session_timeout_s: float, request_timeout_s: float,
+                 on_assigned: Callable[[bool], None] | None = None) -> None:
+        self.service, self.topic, self.process, self.send, self.source = (
+            service, topic, process, send, source)
+        self.max_records = max_records
+        self.on_assigned = on_assigned
+        self._lock = asyncio.Lock()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group_id, client_id=f"signpost-{service}",
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=int(session_timeout_s * 1000),
+            heartbeat_interval_ms=int(session_timeout_s * 1000 / 5),
+            rebalance_timeout_ms=int(session_timeout_s * 2000),
+            request_timeout_ms=int(max(request_timeout_s, 30.0) * 1000),
+            fetch_max_wait_ms=50,  # see worker.FETCH_MAX_WAIT_MS
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:  # let the batch in hand finish and commit first
+            if self.on_assigned:
+                self.on_assigned(False)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self.on_assigned:
+            self.on_assigned(True)
+
+    async def run(self) -> None:
+        self.consumer.subscribe([self.topic], listener=self)
+        await self.consumer.start()
+        log.info("batch_consumer_started", topic=self.topic, max_records=self.max_records)
+        try:
+            while True:
+                batches = await self.consumer.getmany(timeout_ms=1000,
+                                                      max_records=self.max_records)
+                if batches:
+                    async with self._lock:
+                        await self._handle(batches)
+                    metrics.last_progress.labels(self.service).set(time.time())
+        finally:
+            await self.consumer.stop()
+
+    async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        records = [r for tp in sorted(batches) for r in batches[tp]]
+        await deliver(self.process(records), self.source, self.send)
+        assigned = self.consumer.assignment()
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batches.items() if tp in assigned}
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:  # outputs are acked; the inputs will come again
+            log.warning("commit_failed", error=type(exc).__name__, records=len(records))
+        for tp in batches:
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None and tp in offsets:
+                metrics.consumer_lag.labels(self.service, tp.topic, str(tp.partition)).set(
+                    max(0, highwater - offsets[tp]))
