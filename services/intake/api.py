@@ -69,9 +69,10 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
     No authenticator: open, as in development."""
     log = get_logger("services.intake.api")  # per app: tests reconfigure logging between apps
     catalogue = Catalogue(categories)
-    auth = authenticator or Authenticator(None)
-    status = projection or StatusProjection()
-    submissions = Submissions(publisher, status, idempotency or IdempotencyStore(), log,
+    auth = authenticator if authenticator is not None else Authenticator(None)
+    status = projection if projection is not None else StatusProjection()
+    store = idempotency if idempotency is not None else IdempotencyStore()
+    submissions = Submissions(publisher, status, store, log,
                               publish_timeout_s=publish_timeout_s, retry_after_s=retry_after_s)
     app = FastAPI(title="Signpost intake", version="1", lifespan=lifespan,
                   description="Residents' reports in; the owning council's clerk notified. "

@@ -119,6 +119,13 @@ class Authenticator:
                 found = key
         return found
 
+    def authorize_optional(self, presented: str | None, origin: str | None,
+                           channel: str) -> Caller | None:
+        """For reads the spec leaves open: no key is None (anonymous); a wrong key is 401."""
+        if self.keys is not None and not presented:
+            return None
+        return self.authorize(presented, origin, channel)
+
     def authorize(self, presented: str | None, origin: str | None, channel: str) -> Caller:
         """The caller, or Refused (401 no or wrong key, 403 wrong origin, 429 over the limit)."""
         if self.keys is None:

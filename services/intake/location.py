@@ -31,7 +31,9 @@ class PointIn(BaseModel):
 
 @lru_cache(maxsize=1)
 def _bng_to_wgs84() -> Transformer:
-    return Transformer.from_crs(BNG, WGS84, always_xy=True)
+    # Best is OSTN15 (a grid file pyproj downloads on demand, so not here); the Helmert shift
+    # it falls back to is good to a few metres, well inside any boundary's resolution.
+    return Transformer.from_crs(BNG, WGS84, always_xy=True, only_best=False)
 
 
 def bng_to_wgs84(easting: float, northing: float) -> tuple[float, float]:

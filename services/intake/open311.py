@@ -51,7 +51,8 @@ POST_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
         "additionalProperties": {"type": "string"},
         "description": "Answers as attribute[CODE]=KEY; lat and long are WGS84"}}}}}
 FmtPath = Annotated[Format, Path(description="json or xml")]
-ApiKeyQuery = Annotated[str | None, Query(description="Required when keys are configured")]
+ApiKeyQuery = Annotated[str | None, Query(
+    description="Optional for reads (as in the spec); without one, descriptions are withheld")]
 
 
 def errors(path: str, status: int, description: str,
@@ -115,12 +116,13 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
              responses=_docs(401, 403, 404, 429))
     async def get_request(request: Request, service_request_id: str, fmt: FmtPath,
                           api_key: ApiKeyQuery = None) -> Response:
-        auth.authorize(api_key, request.headers.get("origin"), "open311")
+        who = auth.authorize_optional(api_key, request.headers.get("origin"), "open311")
         found = projection.get(service_request_id.strip().upper())
         if found is None or found.report is None:
             raise bad("service_request_id: no request with this id is known here. If it was "
                       "posted a moment ago, try again shortly.", 404)
-        return render(fmt, "service_requests", "request", [_request(catalogue, found)])
+        return render(fmt, "service_requests", "request",
+                      [_request(catalogue, found, with_description=who is not None)])
 
     @api.get("/requests.{fmt}", response_model=list[ServiceRequest],
              responses=_docs(401, 403, 429))
@@ -130,13 +132,14 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
                            service_code: str | None = None,
                            status: Annotated[str | None, Query(
                                description="open or closed")] = None) -> Response:
-        auth.authorize(api_key, request.headers.get("origin"), "open311")
+        who = auth.authorize_optional(api_key, request.headers.get("origin"), "open311")
         if service_request_id:
             ids = [i.strip().upper() for i in service_request_id.split(",") if i.strip()]
             chosen = [s for i in ids[:MAX_LISTED] if (s := projection.get(i)) is not None]
         else:
             chosen = projection.recent(MAX_LISTED * 2)
-        listed = [_request(catalogue, s) for s in chosen if s.report is not None
+        listed = [_request(catalogue, s, with_description=who is not None) for s in chosen
+                  if s.report is not None
                   and (not service_code or s.report.category == service_code)]
         listed = [r for r in listed if not status or r.status == status][:MAX_LISTED]
         return render(fmt, "service_requests", "request", list(listed))
@@ -223,7 +226,9 @@ def _reporter(form: Mapping[str, str]) -> ReporterContact | None:
                             "characters, name at most 200)" for f in fields)) from None
 
 
-def _request(catalogue: Catalogue, found: ReportStatus) -> ServiceRequest:
+def _request(catalogue: Catalogue, found: ReportStatus, with_description: bool
+             ) -> ServiceRequest:
+    """A resident's own words go only to callers with a key (or to anyone in open mode)."""
     report = found.report
     assert report is not None
     category = catalogue.categories.get(report.category)
@@ -231,7 +236,8 @@ def _request(catalogue: Catalogue, found: ReportStatus) -> ServiceRequest:
     return ServiceRequest(
         service_request_id=found.reference, status="open", status_notes=NOTES[found.state],
         service_code=report.category, service_name=category.name if category else None,
-        description=report.description[:MAX_DESCRIPTION] or None, agency_responsible=owners,
+        description=(report.description[:MAX_DESCRIPTION] or None) if with_description else None,
+        agency_responsible=owners,
         requested_datetime=report.submitted_at.isoformat(timespec="seconds"),
         updated_datetime=found.updated_at.isoformat(timespec="seconds"),
         lat=report.location.lat, long=report.location.lon)
