@@ -135,6 +135,9 @@ class NotificationSent(Event):
     owner_id: str
     channel: str
     submitted_at: datetime
+    external_id: str | None = Field(
+        None, description="The receiving system's id, e.g. an Open311 service_request_id"
+    )
 
     @property
     def reference(self) -> str:

@@ -38,7 +38,7 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
         with structlog.contextvars.bound_contextvars(reference=routed.reference):
             key = notifier.delivery_key(routed).encode()
             if deliveries.get(key) is not None:
-                metrics.notifications_duplicate_skipped.labels(notifier.channel.name).inc()
+                metrics.notifications_duplicate_skipped.labels(notifier.channel_name(routed)).inc()
                 log.info("notification_already_sent", owner=routed.owner.id)
                 return []
             outcome = await notifier.notify(routed)

@@ -4,14 +4,36 @@ from __future__ import annotations
 
 import sys
 
+import httpx
+
 from services.notifier.app import create_app
+from services.notifier.channels import Channels, missing_secrets
+from services.notifier.channels.govuk_notify import NotifyApiChannel
+from services.notifier.channels.open311 import Open311Channel
+from services.notifier.channels.smtp import SmtpChannel
+from services.notifier.channels.webhook import WebhookChannel
 from services.notifier.delivery import RetryPolicy
-from services.notifier.email_channel import SmtpChannel
 from services.notifier.notify import Notifier
-from signpost.bundle import BundleError, load_bundle
+from signpost.bundle import Bundle, BundleError, load_bundle
 from signpost.runtime.logging import configure_logging, get_logger
 from signpost.runtime.settings import Settings
 from signpost.runtime.worker import run_worker
+
+
+def build_channels(settings: Settings) -> Channels:
+    # One pooled client for every HTTP channel; redirects are not followed (see channels.http).
+    client = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_s))
+    return Channels(
+        SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_s,
+                    sender=settings.mail_from),
+        NotifyApiChannel(client),
+        WebhookChannel(client),
+        Open311Channel(client),
+    )
+
+
+def build_notifier(settings: Settings, bundle: Bundle) -> Notifier:
+    return Notifier(bundle, build_channels(settings), RetryPolicy(), map_link=settings.map_link)
 
 
 def run(settings: Settings) -> None:
@@ -22,7 +44,8 @@ def run(settings: Settings) -> None:
     except BundleError as exc:
         log.error("bundle_invalid", bundle=str(settings.bundle_dir), problems=exc.problems)
         sys.exit(2)
-    channel = SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_s)
-    notifier = Notifier(bundle, channel, RetryPolicy(), sender=settings.mail_from,
-                        map_link=settings.map_link)
-    run_worker(create_app(settings, notifier), "notifier", settings)
+    if missing := missing_secrets(bundle):
+        # Names only, never values. Failing at start beats dead-lettering every report.
+        log.error("channel_secrets_missing", env_vars=missing)
+        sys.exit(2)
+    run_worker(create_app(settings, build_notifier(settings, bundle)), "notifier", settings)

@@ -1,6 +1,6 @@
 """The email a clerk receives: plain text first, a simple HTML part, the resident's text escaped.
 
-Pure: takes the routed report and the organisation, returns an EmailMessage.
+Pure: takes a Delivery (the routed report and its organisation), returns an EmailMessage.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from email.utils import make_msgid
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from schemas import ReportRouted
-from signpost.bundle import Category, Organisation
+from services.notifier.delivery import Delivery
 
 _env = Environment(
     loader=PackageLoader("services.notifier", "templates"),
@@ -22,18 +21,16 @@ _env = Environment(
 REFERENCE_HEADER = "X-Signpost-Reference"
 
 
-def render_email(routed: ReportRouted, organisation: Organisation, category: Category | None,
-                 *, sender: str, map_link: str) -> EmailMessage:
-    report = routed.report
+def render_email(delivery: Delivery, *, sender: str) -> EmailMessage:
+    report, organisation = delivery.report, delivery.organisation
     context = {
         "report": report,
         "owner": organisation,
-        "category_name": category.name if category else report.category,
-        "answers": _answers(routed, category),
-        "map_url": map_link.format(lat=f"{report.location.lat:.6f}",
-                                   lon=f"{report.location.lon:.6f}"),
-        "reporter": report.reporter if organisation.share_reporter_details else None,
-        "rule_id": routed.rule_id,
+        "category_name": delivery.category_name,
+        "answers": delivery.answers(),
+        "map_url": delivery.map_url,
+        "reporter": delivery.reporter,
+        "rule_id": delivery.routed.rule_id,
     }
     msg = EmailMessage()
     msg["Subject"] = f"[{report.reference}] {context['category_name']} reported in your area"
@@ -46,12 +43,3 @@ def render_email(routed: ReportRouted, organisation: Organisation, category: Cat
     msg.set_content(_env.get_template("email.txt").render(context))
     msg.add_alternative(_env.get_template("email.html").render(context), subtype="html")
     return msg
-
-
-def _answers(routed: ReportRouted, category: Category | None) -> list[tuple[str, str]]:
-    """Each answer with its question's wording where the bundle has it."""
-    pairs = []
-    for qid, answer in routed.report.answers.items():
-        question = category.question(qid) if category else None
-        pairs.append((question.text if question else qid, answer))
-    return pairs

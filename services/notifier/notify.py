@@ -1,19 +1,19 @@
-"""Notifying one routed report: look up the clerk, render, send with retries, say what happened.
+"""Notifying one routed report: look up the clerk, pick the organisation's channel, send with
+retries, say what happened.
 
 No Kafka here: takes a routed event and returns the outcome event; the app publishes it.
+The adapters (channels, directory) are passed in, so tests use fakes or local servers.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from typing import Protocol
 
 from schemas import NotificationFailed, NotificationSent, ReportRouted
-from services.notifier.delivery import DeliveryFailed, RetryPolicy
+from services.notifier.channels import Channel, Channels
+from services.notifier.delivery import Delivery, DeliveryFailed, RetryPolicy
 from services.notifier.directory import StaticDirectory, UnknownOwner
-from services.notifier.message import render_email
 from signpost.bundle import Bundle
 from signpost.runtime import metrics
 from signpost.runtime.logging import get_logger
@@ -22,63 +22,78 @@ log = get_logger(__name__)
 Outcome = NotificationSent | NotificationFailed
 
 
-class EmailChannel(Protocol):
-    name: str
-
-    async def send(self, message: EmailMessage) -> None: ...
-
-
 class Notifier:
-    def __init__(self, bundle: Bundle, channel: EmailChannel, policy: RetryPolicy, *,
-                 sender: str, map_link: str) -> None:
-        self.bundle, self.channel, self.policy = bundle, channel, policy
+    def __init__(self, bundle: Bundle, channels: Channels, policy: RetryPolicy, *,
+                 map_link: str) -> None:
+        self.bundle, self.channels, self.policy = bundle, channels, policy
         self.directory = StaticDirectory(bundle)
-        self.sender, self.map_link = sender, map_link
+        self.map_link = map_link
+
+    def channel_name(self, routed: ReportRouted) -> str:
+        organisation = self.bundle.organisations.get(routed.owner.id)
+        return organisation.channel.type if organisation else "none"
 
     def delivery_key(self, routed: ReportRouted) -> str:
         """One notification per (report, owner, channel), however often the event arrives."""
-        return f"{routed.report.reference}/{routed.owner.id}/{self.channel.name}"
+        return f"{routed.report.reference}/{routed.owner.id}/{self.channel_name(routed)}"
 
     async def notify(self, routed: ReportRouted) -> Outcome:
+        channel_name = self.channel_name(routed)
         try:
-            organisation = self.directory.organisation(routed.owner.id)
-            category = self.bundle.categories.get(routed.report.category)
-            message = render_email(routed, organisation, category, sender=self.sender,
-                                   map_link=self.map_link)
-            await self._send_with_retries(message)
+            delivery = self._delivery(routed)
+            channel = self.channels.for_organisation(delivery.organisation)
+            external_id = await self._send_with_retries(channel, delivery)
         except UnknownOwner as exc:
-            return self._failed(routed, str(exc), permanent=True)
+            return self._failed(routed, channel_name, str(exc), permanent=True)
         except DeliveryFailed as exc:
-            return self._failed(routed, exc.reason, permanent=exc.permanent)
-        return self._sent(routed)
+            return self._failed(routed, channel_name, exc.reason, permanent=exc.permanent)
+        return self._sent(routed, channel_name, external_id)
 
-    async def _send_with_retries(self, message: EmailMessage) -> None:
+    def _delivery(self, routed: ReportRouted) -> Delivery:
+        organisation = self.directory.organisation(routed.owner.id)
+        location = routed.report.location
+        return Delivery(
+            routed=routed, organisation=organisation,
+            category=self.bundle.categories.get(routed.report.category),
+            map_url=self.map_link.format(lat=f"{location.lat:.6f}", lon=f"{location.lon:.6f}"),
+        )
+
+    async def _send_with_retries(self, channel: Channel, delivery: Delivery) -> str | None:
         for attempt in range(self.policy.attempts):
             try:
-                await self.channel.send(message)
-                return
+                return await channel.send(delivery)
             except DeliveryFailed as exc:
-                if exc.permanent or attempt + 1 == self.policy.attempts:
-                    if not exc.permanent:
-                        exc.reason = f"gave up after {self.policy.attempts} attempts: {exc.reason}"
-                    raise
+                self._give_up_unless_retryable(exc, attempt)
                 delay = self.policy.delay(attempt, exc.retry_after_s)
-                metrics.notification_retries.labels(self.channel.name).inc()
-                log.warning("delivery_retry", channel=self.channel.name, attempt=attempt + 1,
+                metrics.notification_retries.labels(channel.name).inc()
+                log.warning("delivery_retry", channel=channel.name, attempt=attempt + 1,
                             reason=exc.reason, retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt re-raises")
 
-    def _sent(self, routed: ReportRouted) -> NotificationSent:
-        channel = self.channel.name
+    def _give_up_unless_retryable(self, exc: DeliveryFailed, attempt: int) -> None:
+        if exc.permanent:
+            raise exc
+        if attempt + 1 == self.policy.attempts:
+            exc.reason = f"gave up after {self.policy.attempts} attempts: {exc.reason}"
+            raise exc
+        if exc.retry_after_s is not None and exc.retry_after_s > self.policy.max_wait_s:
+            # Sleeping that long would stall the partition: dead-letter it for a later replay.
+            exc.reason = f"asked to wait {exc.retry_after_s:.0f} s: {exc.reason}"
+            raise exc
+
+    def _sent(self, routed: ReportRouted, channel: str,
+              external_id: str | None) -> NotificationSent:
         metrics.notifications_sent.labels(channel, routed.owner.tier.value).inc()
         latency = (datetime.now(UTC) - routed.report.submitted_at).total_seconds()
         metrics.end_to_end_seconds.labels(channel).observe(max(latency, 0.0))
         log.info("notification_sent", owner=routed.owner.id, channel=channel)
         return NotificationSent(report_reference=routed.report.reference, owner_id=routed.owner.id,
-                                channel=channel, submitted_at=routed.report.submitted_at)
+                                channel=channel, submitted_at=routed.report.submitted_at,
+                                external_id=external_id)
 
-    def _failed(self, routed: ReportRouted, reason: str, *, permanent: bool) -> NotificationFailed:
-        channel = self.channel.name
+    def _failed(self, routed: ReportRouted, channel: str, reason: str, *,
+                permanent: bool) -> NotificationFailed:
         metrics.notifications_failed.labels(channel, str(permanent).lower()).inc()
         log.error("notification_failed", owner=routed.owner.id, channel=channel, reason=reason,
                   permanent=permanent)

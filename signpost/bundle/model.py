@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from shapely.geometry.base import BaseGeometry
 
 from schemas import Tier
@@ -28,16 +36,57 @@ class Clerk(Entry):
     role: str = "Clerk"
 
 
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]{0,99}$")]
+HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$", max_length=500)]
+
+
+class EmailConfig(Entry):
+    type: Literal["email"] = "email"
+
+
+class NotifyConfig(Entry):
+    """GOV.UK Notify. Secrets stay out of the bundle: it names the env var holding the key."""
+
+    type: Literal["notify"]
+    template_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f-]{36}$")]
+    api_key_env: EnvName
+    base_url: HttpUrl = "https://api.notifications.service.gov.uk"
+
+
+class WebhookConfig(Entry):
+    type: Literal["webhook"]
+    url: HttpUrl
+    secret_env: EnvName
+
+
+class Open311Config(Entry):
+    type: Literal["open311"]
+    endpoint: HttpUrl = Field(description="GeoReport v2 base, without /requests.json")
+    api_key_env: EnvName
+    service_code: str = Field(min_length=1, max_length=100)
+
+
+ChannelConfig = Annotated[
+    EmailConfig | NotifyConfig | WebhookConfig | Open311Config, Field(discriminator="type")
+]
+
+
 class Organisation(Entry):
     id: Identifier
     name: str = Field(min_length=1, max_length=200)
     tier: Tier
     area: str | None = Field(None, description="Boundary feature id this organisation covers")
-    channel: Literal["email"] = "email"
+    channel: ChannelConfig = Field(default_factory=EmailConfig)
     clerk: Clerk
     share_reporter_details: bool = Field(
         False, description="Whether the resident's contact details go to this organisation"
     )
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _bare_type(cls, value: object) -> object:
+        """`channel: email` (the original format) means `{type: email}`."""
+        return {"type": value} if isinstance(value, str) else value
 
 
 class Question(Entry):

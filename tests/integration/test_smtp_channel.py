@@ -8,8 +8,8 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from services.notifier.channels.smtp import SmtpChannel
 from services.notifier.delivery import DeliveryFailed
-from services.notifier.email_channel import SmtpChannel
 from signpost.mailcatcher import Outbox, serve
 from signpost.system import free_port
 
@@ -21,6 +21,10 @@ def message(to: str) -> EmailMessage:
     msg["From"], msg["To"], msg["Subject"] = "s@example.org", to, "test"
     msg.set_content("body")
     return msg
+
+
+def smtp(port: int, timeout_s: float) -> SmtpChannel:
+    return SmtpChannel("127.0.0.1", port, timeout_s, sender="s@example.org")
 
 
 class Refusing:
@@ -44,7 +48,7 @@ async def outbox() -> AsyncIterator[tuple[Outbox, int]]:
 
 async def test_accepted_message_arrives(outbox: tuple[Outbox, int]) -> None:
     box, port = outbox
-    await SmtpChannel("127.0.0.1", port, 5).send(message("clerk@example.org"))
+    await smtp(port, 5).send_message(message("clerk@example.org"))
     assert [m["To"] for m in box.messages] == ["clerk@example.org"]
 
 
@@ -58,7 +62,7 @@ async def test_refused_recipient_is_classified(status: str, permanent: bool) -> 
         lambda: SMTP(Refusing(status)), host="127.0.0.1", port=port)
     try:
         with pytest.raises(DeliveryFailed) as failed:
-            await SmtpChannel("127.0.0.1", port, 5).send(message("clerk@example.org"))
+            await smtp(port, 5).send_message(message("clerk@example.org"))
         assert failed.value.permanent is permanent
     finally:
         server.close()
@@ -66,5 +70,5 @@ async def test_refused_recipient_is_classified(status: str, permanent: bool) -> 
 
 async def test_unreachable_relay_is_transient() -> None:
     with pytest.raises(DeliveryFailed) as failed:
-        await SmtpChannel("127.0.0.1", free_port(), 2).send(message("clerk@example.org"))
+        await smtp(free_port(), 2).send_message(message("clerk@example.org"))
     assert failed.value.permanent is False

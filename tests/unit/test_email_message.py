@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from schemas import Location, Owner, Report, ReporterContact, ReportRouted, RoutingTrace, Tier
+from services.notifier.delivery import Delivery
 from services.notifier.message import REFERENCE_HEADER, render_email
 from signpost.bundle import Bundle
 
@@ -29,8 +30,10 @@ def routed(bundle: Bundle, owner_id: str, **report: object) -> ReportRouted:
 
 def render(bundle: Bundle, event: ReportRouted) -> tuple[str, str, object]:
     org = bundle.organisations[event.owner.id]
-    msg = render_email(event, org, bundle.categories.get(event.report.category),
-                       sender="Signpost <s@example.org>", map_link=MAP)
+    location = event.report.location
+    delivery = Delivery(event, org, bundle.categories.get(event.report.category),
+                        map_url=MAP.format(lat=f"{location.lat:.6f}", lon=f"{location.lon:.6f}"))
+    msg = render_email(delivery, sender="Signpost <s@example.org>")
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     return text, html, msg

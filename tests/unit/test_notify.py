@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas import NotificationFailed, NotificationSent, Owner
+from services.notifier.channels import Channels
 from services.notifier.delivery import DeliveryFailed, RetryPolicy
 from services.notifier.notify import Notifier
 from signpost.bundle import Bundle
@@ -23,15 +24,16 @@ class ScriptedChannel:
         self.delivered: list[object] = []
         self.attempts = 0
 
-    async def send(self, message: object) -> None:
+    async def send(self, delivery: object) -> str | None:
         self.attempts += 1
         if self.failures:
             raise self.failures.pop(0)
-        self.delivered.append(message)
+        self.delivered.append(delivery)
+        return None
 
 
 def notifier(bundle: Bundle, channel: ScriptedChannel) -> Notifier:
-    return Notifier(bundle, channel, FAST, sender="s@example.org", map_link="{lat},{lon}")
+    return Notifier(bundle, Channels(channel), FAST, map_link="{lat},{lon}")
 
 
 async def test_transient_failures_are_retried_until_delivered(demo_bundle: Bundle) -> None:

@@ -6,16 +6,22 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from services.notifier.delivery import DeliveryFailed
+from services.notifier.delivery import Delivery, DeliveryFailed
+from services.notifier.message import render_email
 
 
 class SmtpChannel:
     name = "email"
 
-    def __init__(self, host: str, port: int, timeout_s: float) -> None:
-        self.host, self.port, self.timeout_s = host, port, timeout_s
+    def __init__(self, host: str, port: int, timeout_s: float, *, sender: str) -> None:
+        self.host, self.port, self.timeout_s, self.sender = host, port, timeout_s, sender
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, delivery: Delivery) -> str | None:
+        message = render_email(delivery, sender=self.sender)
+        await self.send_message(message)
+        return None
+
+    async def send_message(self, message: EmailMessage) -> None:
         try:
             await aiosmtplib.send(message, hostname=self.host, port=self.port,
                                   timeout=self.timeout_s, start_tls=False)
