@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     explain.set_defaults(handler=_explain)
 
     schemas = sub.add_parser("schemas", help="event contracts").add_subparsers(required=True)
-    export = schemas.add_parser("export", help="write JSON Schema files for every event")
+    export = schemas.add_parser("export", help="write JSON Schema files for every event, "
+                                               "and intake's OpenAPI document")
     export.add_argument("--out", type=Path, default=None)
     export.add_argument("--check", action="store_true", help="fail if the files are out of date")
     export.set_defaults(handler=_export)
@@ -100,8 +101,11 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from schemas.export import export_schemas
+    from services.intake.openapi import OPENAPI_FILE, export_openapi
 
     stale = export_schemas(args.out, check=args.check)
+    if export_openapi(check=args.check):  # intake's HTTP contract, beside the event contracts
+        stale = [*stale, OPENAPI_FILE]
     for path in stale:
         print(f"{'out of date' if args.check else 'wrote'}: {path}")
     if args.check and stale:

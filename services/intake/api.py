@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Lifespan, Scope
 
 from services.intake import open311
@@ -122,6 +122,8 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
         detail = {404: "There is nothing at this address.",
                   405: "This address does not accept that method."}.get(exc.status_code)
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every route at this path, not only the first that matched
+            headers["Allow"] = ", ".join(sorted(allowed(app, request.url.path)))
         if request.url.path.startswith(open311.PREFIX):
             return open311.errors(request.url.path, exc.status_code,
                                   detail or str(exc.detail), headers)
@@ -179,7 +181,8 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
         return problem(503, "Not connected to the message broker.", kind="not-ready",
                        title="Not ready", instance="/readyz")
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def prometheus() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -196,6 +199,15 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
                            expose_headers=["Location", "Retry-After", "Idempotent-Replayed"])
     app.add_middleware(CatchAll, log=log)
     return app
+
+
+def allowed(app: FastAPI, path: str) -> set[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        regex, more = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and more and regex.match(path):
+            methods |= set(more)
+    return methods
 
 
 def state_of(found: ReportStatus) -> ReportState:

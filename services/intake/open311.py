@@ -65,7 +65,8 @@ def errors(path: str, status: int, description: str,
 def _docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
     xml = {"text/xml": {"schema": {"type": "string"}}}
     found: dict[int | str, dict[str, Any]] = {200: {"content": xml}}
-    found.update({s: {"model": list[Open311Error], "content": xml} for s in statuses})
+    found.update({s: {"model": list[Open311Error], "content": xml}
+                  for s in (400, *statuses)})  # 400: a format other than json or xml
     return found
 
 
@@ -91,7 +92,8 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
         return render(fmt, "service_definition", "", definition_of(category))
 
     @api.post("/requests.{fmt}", response_model=list[RequestCreated],
-              responses=_docs(400, 401, 403, 409, 413, 422, 429, 503), openapi_extra=POST_BODY)
+              responses=_docs(400, 401, 403, 409, 413, 415, 422, 429, 503),
+              openapi_extra=POST_BODY)
     async def post_request(request: Request, fmt: FmtPath,
                            idempotency_key: Annotated[str | None, Header(
                                alias="Idempotency-Key", min_length=1, max_length=255)] = None,
