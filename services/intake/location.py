@@ -60,7 +60,8 @@ def resolve(point: PointIn, path: tuple[str, ...] = ("location",)
         return [FieldProblem.at([*path, m], f"Required together with {other}.") for m in missing]
     if point.lat is not None and point.lon is not None:
         return Location(lat=point.lat, lon=point.lon)
-    assert point.easting is not None and point.northing is not None
+    if point.easting is None or point.northing is None:  # unreachable: checked above
+        return [FieldProblem.at(list(path), "Give easting and northing.")]
     lat, lon = bng_to_wgs84(point.easting, point.northing)
     if not (math.isfinite(lat) and math.isfinite(lon)):
         return [FieldProblem.at(list(path), "This grid reference cannot be converted.")]

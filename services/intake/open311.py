@@ -232,7 +232,8 @@ def _request(catalogue: Catalogue, found: ReportStatus, with_description: bool
              ) -> ServiceRequest:
     """A resident's own words go only to callers with a key (or to anyone in open mode)."""
     report = found.report
-    assert report is not None
+    if report is None:
+        raise ValueError("only reports whose submission was seen are listed")
     category = catalogue.categories.get(report.category)
     owners = ", ".join(o.name for o in found.owners.values()) or None
     return ServiceRequest(
