@@ -1,12 +1,22 @@
-"""Who to tell: the clerk of each organisation, from the bundle's static directory."""
+"""Who to tell: each organisation's clerk. Two sources behind one interface: the bundle's
+static directory, and (services/notifier/modern_gov.py) a council's Modern.Gov web service
+that falls back to the static entry."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from signpost.bundle import Bundle, Clerk, Organisation
 
 
 class UnknownOwner(LookupError):
     """The routed owner is not in this notifier's bundle (a permanent failure)."""
+
+
+class Directory(Protocol):
+    def organisation(self, owner_id: str) -> Organisation: ...
+
+    async def clerk_for(self, organisation: Organisation) -> Clerk: ...
 
 
 class StaticDirectory:
@@ -19,5 +29,5 @@ class StaticDirectory:
         except KeyError:
             raise UnknownOwner(f"organisation {owner_id!r} is not in the directory") from None
 
-    def clerk_for(self, owner_id: str) -> Clerk:
-        return self.organisation(owner_id).clerk
+    async def clerk_for(self, organisation: Organisation) -> Clerk:
+        return organisation.clerk

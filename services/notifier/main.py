@@ -13,6 +13,8 @@ from services.notifier.channels.open311 import Open311Channel
 from services.notifier.channels.smtp import SmtpChannel
 from services.notifier.channels.webhook import WebhookChannel
 from services.notifier.delivery import RetryPolicy
+from services.notifier.directory import StaticDirectory
+from services.notifier.modern_gov import ModernGovDirectory
 from services.notifier.notify import Notifier
 from signpost.bundle import Bundle, BundleError, load_bundle
 from signpost.runtime.logging import configure_logging, get_logger
@@ -20,9 +22,7 @@ from signpost.runtime.settings import Settings
 from signpost.runtime.worker import run_worker
 
 
-def build_channels(settings: Settings) -> Channels:
-    # One pooled client for every HTTP channel; redirects are not followed (see channels.http).
-    client = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_s))
+def build_channels(settings: Settings, client: httpx.AsyncClient) -> Channels:
     return Channels(
         SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_s,
                     sender=settings.mail_from),
@@ -33,7 +33,13 @@ def build_channels(settings: Settings) -> Channels:
 
 
 def build_notifier(settings: Settings, bundle: Bundle) -> Notifier:
-    return Notifier(bundle, build_channels(settings), RetryPolicy(), map_link=settings.map_link)
+    # One pooled client for every HTTP call; redirects are not followed (see channels.http).
+    client = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_s))
+    directory = ModernGovDirectory(
+        StaticDirectory(bundle), client, timeout_s=settings.modern_gov_timeout_s,
+        ttl_s=settings.modern_gov_ttl_s, failure_ttl_s=settings.modern_gov_failure_ttl_s)
+    return Notifier(bundle, build_channels(settings, client), RetryPolicy(),
+                    map_link=settings.map_link, directory=directory)
 
 
 def run(settings: Settings) -> None:

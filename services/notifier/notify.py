@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from schemas import NotificationFailed, NotificationSent, ReportRouted
 from services.notifier.channels import Channel, Channels
 from services.notifier.delivery import Delivery, DeliveryFailed, RetryPolicy
-from services.notifier.directory import StaticDirectory, UnknownOwner
+from services.notifier.directory import Directory, StaticDirectory, UnknownOwner
 from signpost.bundle import Bundle
 from signpost.runtime import metrics
 from signpost.runtime.logging import get_logger
@@ -24,9 +24,9 @@ Outcome = NotificationSent | NotificationFailed
 
 class Notifier:
     def __init__(self, bundle: Bundle, channels: Channels, policy: RetryPolicy, *,
-                 map_link: str) -> None:
+                 map_link: str, directory: Directory | None = None) -> None:
         self.bundle, self.channels, self.policy = bundle, channels, policy
-        self.directory = StaticDirectory(bundle)
+        self.directory = directory or StaticDirectory(bundle)
         self.map_link = map_link
 
     def channel_name(self, routed: ReportRouted) -> str:
@@ -40,7 +40,7 @@ class Notifier:
     async def notify(self, routed: ReportRouted) -> Outcome:
         channel_name = self.channel_name(routed)
         try:
-            delivery = self._delivery(routed)
+            delivery = await self._delivery(routed)
             channel = self.channels.for_organisation(delivery.organisation)
             external_id = await self._send_with_retries(channel, delivery)
         except UnknownOwner as exc:
@@ -49,8 +49,11 @@ class Notifier:
             return self._failed(routed, channel_name, exc.reason, permanent=exc.permanent)
         return self._sent(routed, channel_name, external_id)
 
-    def _delivery(self, routed: ReportRouted) -> Delivery:
+    async def _delivery(self, routed: ReportRouted) -> Delivery:
         organisation = self.directory.organisation(routed.owner.id)
+        clerk = await self.directory.clerk_for(organisation)
+        if clerk != organisation.clerk:
+            organisation = organisation.model_copy(update={"clerk": clerk})
         location = routed.report.location
         return Delivery(
             routed=routed, organisation=organisation,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Literal
+from xml.etree.ElementTree import Element  # nosec B405: checks path syntax, never parses
 
 from pydantic import (
     BaseModel,
@@ -71,13 +72,41 @@ ChannelConfig = Annotated[
 ]
 
 
+class ModernGovLookup(Entry):
+    """Where a Modern.Gov web service names this organisation's contact: GET
+    `{base_url}/mgWebService.asmx/{method}?{params}`, take the entries at `entry_path`, pick the
+    one whose `match_path` text is `match_value`, read its name and email. Paths are
+    ElementTree paths, the last four relative to the entry. E.g. a ward's first councillor:
+    entry_path `.//ward`, match_path `wardtitle`, name_path `councillors/councillor/fullusername`.
+    """
+
+    base_url: HttpUrl
+    method: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{1,60}$")]
+    params: dict[str, str] = Field(default_factory=dict)
+    entry_path: str = ".//councillor"
+    match_path: str = "councillorid"
+    match_value: str = Field(min_length=1, max_length=200)
+    name_path: str = "fullusername"
+    email_path: str = "workaddress/email"
+
+    @field_validator("entry_path", "match_path", "name_path", "email_path")
+    @classmethod
+    def _element_path(cls, path: str) -> str:
+        try:
+            Element("probe").find(path)
+        except SyntaxError as exc:
+            raise ValueError(f"not an ElementTree path: {exc}") from None
+        return path
+
+
 class Organisation(Entry):
     id: Identifier
     name: str = Field(min_length=1, max_length=200)
     tier: Tier
     area: str | None = Field(None, description="Boundary feature id this organisation covers")
     channel: ChannelConfig = Field(default_factory=EmailConfig)
-    clerk: Clerk
+    clerk: Clerk = Field(description="The static entry, and the fallback for a look-up")
+    modern_gov: ModernGovLookup | None = None
     share_reporter_details: bool = Field(
         False, description="Whether the resident's contact details go to this organisation"
     )

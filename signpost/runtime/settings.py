@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     mail_from: str = "Signpost <signpost@example.org>"
     map_link: str = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
     http_timeout_s: float = Field(10.0, gt=0, description="Notify, webhook and Open311 calls")
+    modern_gov_timeout_s: float = Field(3.0, gt=0, description="Clerk look-up; then fallback")
+    modern_gov_ttl_s: float = Field(3600, ge=0, description="How long a look-up answer is used")
+    modern_gov_failure_ttl_s: float = Field(60, ge=0, description="Fallback period after failure")
 
     batch_size: int = Field(500, ge=1, description="Most records a stream service takes at once")
     batch_window_s: float = Field(0.005, gt=0, description="Longest wait to fill a batch")

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from schemas import NotificationSent
 from services.notifier.channels import Channels, missing_secrets
-from services.notifier.delivery import DeliveryFailed, RetryPolicy
+from services.notifier.delivery import Delivery, DeliveryFailed, RetryPolicy
 from services.notifier.notify import Notifier
 from signpost.bundle import Bundle, NotifyConfig, Organisation, WebhookConfig
 from tests.unit.test_email_message import routed
@@ -59,8 +59,9 @@ def test_missing_secrets_are_named(demo_bundle: Bundle) -> None:
     orgs["x-pc"] = organisation({"type": "webhook", "url": "https://x.example.org/h",
                                  "secret_env": "X_HOOK_SECRET"})
     bundle = Bundle("b", "1", orgs, {}, [], [])
-    assert missing_secrets(bundle, {}.get) == ["X_HOOK_SECRET"]
-    assert missing_secrets(bundle, {"X_HOOK_SECRET": "s"}.get) == []
+    env = {"X_HOOK_SECRET": "s"}
+    assert missing_secrets(bundle, lambda name: None) == ["X_HOOK_SECRET"]
+    assert missing_secrets(bundle, env.get) == []
 
 
 def test_registry_refuses_an_unconfigured_type_permanently() -> None:
@@ -75,7 +76,7 @@ class Named(ScriptedChannel):
         super().__init__()
         self.name = name
 
-    async def send(self, delivery: object) -> str | None:
+    async def send(self, delivery: Delivery) -> str | None:
         await super().send(delivery)
         return f"{self.name}-1"
 

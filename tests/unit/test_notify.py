@@ -6,7 +6,7 @@ import pytest
 
 from schemas import NotificationFailed, NotificationSent, Owner
 from services.notifier.channels import Channels
-from services.notifier.delivery import DeliveryFailed, RetryPolicy
+from services.notifier.delivery import Delivery, DeliveryFailed, RetryPolicy
 from services.notifier.notify import Notifier
 from signpost.bundle import Bundle
 from tests.unit.test_email_message import routed
@@ -21,10 +21,10 @@ class ScriptedChannel:
 
     def __init__(self, *failures: DeliveryFailed) -> None:
         self.failures = list(failures)
-        self.delivered: list[object] = []
+        self.delivered: list[Delivery] = []
         self.attempts = 0
 
-    async def send(self, delivery: object) -> str | None:
+    async def send(self, delivery: Delivery) -> str | None:
         self.attempts += 1
         if self.failures:
             raise self.failures.pop(0)
