@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, default=None)
     export.add_argument("--check", action="store_true", help="fail if the files are out of date")
     export.set_defaults(handler=_export)
+
+    bench = sub.add_parser("bench", help="measure each stage against the broker's own limit")
+    bench.add_argument("--smoke", action="store_true", help="a tiny load, seconds (for CI)")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    bench.add_argument("--rate", type=float, help="end-to-end offered reports/s (200)")
+    bench.add_argument("--duration", type=float, help="end-to-end seconds (60)")
+    bench.add_argument("--records", type=int, help="router preload and baseline records")
+    bench.set_defaults(handler=_bench)
     return parser
 
 
@@ -112,6 +120,12 @@ def _export(args: argparse.Namespace) -> int:
         print("run `signpost schemas export` and commit the result", file=sys.stderr)
         return 1
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bench.run import run
+
+    return run(args)
 
 
 if __name__ == "__main__":
