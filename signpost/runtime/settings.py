@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     intake_rate_per_minute: int = Field(60, ge=1, description="Default per-key rate limit")
     intake_idempotency_ttl_s: float = Field(86_400, gt=0)
     intake_idempotency_max_keys: int = Field(100_000, ge=1)
-    intake_status_max_reports: int = Field(100_000, ge=1, description="Status projection bound")
+    intake_status_max_reports: int = Field(50_000, ge=1, description="Status projection bound")
     health_bind: str = Field("127.0.0.1", description="Router and notifier health/metrics bind")
     intake_port: int = 8080
     router_port: int = Field(8081, description="Router health and metrics")
