@@ -6,6 +6,7 @@ import sys
 
 import httpx
 
+from services.notifier.ack import AckLinks, load_key
 from services.notifier.app import create_app
 from services.notifier.channels import Channels, missing_secrets
 from services.notifier.channels.govuk_notify import NotifyApiChannel
@@ -39,7 +40,14 @@ def build_notifier(settings: Settings, bundle: Bundle) -> Notifier:
         StaticDirectory(bundle), client, timeout_s=settings.modern_gov_timeout_s,
         ttl_s=settings.modern_gov_ttl_s, failure_ttl_s=settings.modern_gov_failure_ttl_s)
     return Notifier(bundle, build_channels(settings, client), RetryPolicy(),
-                    map_link=settings.map_link, directory=directory)
+                    map_link=settings.map_link, directory=directory,
+                    ack_links=build_ack_links(settings))
+
+
+def build_ack_links(settings: Settings) -> AckLinks | None:
+    secret = settings.ack_secret.get_secret_value() if settings.ack_secret else None
+    key = load_key(secret, settings.ack_secret_file)
+    return AckLinks(key, settings.ack_base_url, settings.ack_ttl_s) if key else None
 
 
 def run(settings: Settings) -> None:

@@ -31,6 +31,7 @@ def render_email(delivery: Delivery, *, sender: str) -> EmailMessage:
         "map_url": delivery.map_url,
         "reporter": delivery.reporter,
         "rule_id": delivery.routed.rule_id,
+        "ack_url": delivery.ack_url,
     }
     msg = EmailMessage()
     msg["Subject"] = f"[{report.reference}] {context['category_name']} reported in your area"

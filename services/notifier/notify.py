@@ -11,6 +11,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from schemas import NotificationFailed, NotificationSent, ReportRouted
+from services.notifier.ack import AckLinks
 from services.notifier.channels import Channel, Channels
 from services.notifier.delivery import Delivery, DeliveryFailed, RetryPolicy
 from services.notifier.directory import Directory, StaticDirectory, UnknownOwner
@@ -24,10 +25,11 @@ Outcome = NotificationSent | NotificationFailed
 
 class Notifier:
     def __init__(self, bundle: Bundle, channels: Channels, policy: RetryPolicy, *,
-                 map_link: str, directory: Directory | None = None) -> None:
+                 map_link: str, directory: Directory | None = None,
+                 ack_links: AckLinks | None = None) -> None:
         self.bundle, self.channels, self.policy = bundle, channels, policy
         self.directory = directory or StaticDirectory(bundle)
-        self.map_link = map_link
+        self.map_link, self.ack_links = map_link, ack_links
 
     def channel_name(self, routed: ReportRouted) -> str:
         organisation = self.bundle.organisations.get(routed.owner.id)
@@ -59,6 +61,8 @@ class Notifier:
             routed=routed, organisation=organisation,
             category=self.bundle.categories.get(routed.report.category),
             map_url=self.map_link.format(lat=f"{location.lat:.6f}", lon=f"{location.lon:.6f}"),
+            ack_url=(self.ack_links.link(routed.report.reference, organisation.id)
+                     if self.ack_links else None),
         )
 
     async def _send_with_retries(self, channel: Channel, delivery: Delivery) -> str | None:

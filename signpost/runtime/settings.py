@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_BUNDLE = Path(__file__).resolve().parent.parent / "demo_bundle"
@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     modern_gov_timeout_s: float = Field(3.0, gt=0, description="Clerk look-up; then fallback")
     modern_gov_ttl_s: float = Field(3600, ge=0, description="How long a look-up answer is used")
     modern_gov_failure_ttl_s: float = Field(60, ge=0, description="Fallback period after failure")
+    # No secret, no acknowledgement links (development); production sets one.
+    ack_secret: SecretStr | None = Field(None, description="Signs acknowledgement links")
+    ack_secret_file: Path | None = Field(None, description="The same, from a mounted file")
+    ack_base_url: str = Field("http://127.0.0.1:8080", description="Where links are served")
+    ack_ttl_s: float = Field(14 * 86_400, gt=0, description="How long a link stays valid")
 
     batch_size: int = Field(500, ge=1, description="Most records a stream service takes at once")
     batch_window_s: float = Field(0.005, gt=0, description="Longest wait to fill a batch")

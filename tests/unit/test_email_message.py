@@ -68,3 +68,14 @@ def test_reporter_details_only_where_the_organisation_allows(demo_bundle: Bundle
         demo_bundle, routed(demo_bundle, "vale-homes", category="housing_repair", answers={},
                             reporter=contact))
     assert "Rita Resident" in housing_text and "rita@example.com" in housing_text
+
+
+def test_the_acknowledgement_link_is_in_both_parts(demo_bundle: Bundle) -> None:
+    event = routed(demo_bundle, "ashcombe-pc")
+    delivery = Delivery(event, demo_bundle.organisations["ashcombe-pc"], None, map_url="m",
+                        ack_url="https://s.example/ack/SP-TEST-0000-0001/ashcombe-pc?x=1&y=2")
+    msg = render_email(delivery, sender="s@example.org")
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "https://s.example/ack/SP-TEST-0000-0001/ashcombe-pc?x=1&y=2" in text
+    assert 'href="https://s.example/ack/SP-TEST-0000-0001/ashcombe-pc?x=1&amp;y=2"' in html
