@@ -12,7 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from xml.etree.ElementTree import Element, ParseError  # nosec B405: types only; parsed by defusedxml
+
+# Types only: external XML is parsed by defusedxml (bandit B405 reviewed).
+from xml.etree.ElementTree import Element, ParseError  # nosec B405
 
 import httpx
 from defusedxml import DefusedXmlException
