@@ -12,7 +12,6 @@ import signal
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import cast
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -28,8 +27,7 @@ class Outbox:
             directory.mkdir(parents=True, exist_ok=True)
 
     def keep(self, raw: bytes) -> EmailMessage:
-        # With the default policy the parser builds EmailMessage objects.
-        message = cast(EmailMessage, message_from_bytes(raw, policy=policy.default))
+        message = message_from_bytes(raw, policy=policy.default)
         self.messages.append(message)
         if self.directory:
             reference = str(message.get(REFERENCE_HEADER) or "no-reference")

@@ -45,11 +45,12 @@ def docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
 
 
-def authorize(request: Request,
+async def authorize(request: Request,
               key: Annotated[str | None, Security(API_KEY)] = None,
               bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
               ) -> Caller:
-    """X-API-Key, or Authorization: Bearer; checked by the app's authenticator."""
+    """X-API-Key, or Authorization: Bearer; checked by the app's authenticator.
+    Async though it does no I/O: a sync dependency costs a thread-pool hop per request."""
     auth: Authenticator = request.app.state.authenticator
     presented = key or (bearer.credentials if bearer else None)
     return auth.authorize(presented, request.headers.get("origin"), "api")
