@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas import BoundaryHit, RoutingTrace
+from schemas import BoundaryHit, RoutingTrace, Tier
 from signpost.bundle import Boundary, Bundle, Organisation, OwnerRef, Rule
 
 
@@ -49,7 +49,7 @@ def decide(bundle: Bundle, facts: Facts, areas: dict[str, Boundary]) -> Decision
             raise Unroutable("outside_area", "the location is outside every boundary in the bundle")
         for rule in bundle.rules:
             evaluated.append(rule.id)
-            if matches(rule, facts, areas, bundle.housing_register):
+            if matches(rule, facts, areas, bundle):
                 owner = resolve_owner(rule.owner, facts, areas, bundle)
                 return Decision(owner, rule.id, _trace(bundle, evaluated, rule.id, areas))
         raise Unroutable("no_rule", f"no rule owns category {facts.category!r} at this location")
@@ -57,7 +57,7 @@ def decide(bundle: Bundle, facts: Facts, areas: dict[str, Boundary]) -> Decision
         return Decision(None, None, _trace(bundle, evaluated, None, areas), exc.code, exc.reason)
 
 
-def matches(rule: Rule, facts: Facts, areas: dict[str, Boundary], register: dict[str, str]) -> bool:
+def matches(rule: Rule, facts: Facts, areas: dict[str, Boundary], bundle: Bundle) -> bool:
     when = rule.when
     if rule.category not in ("*", facts.category):
         return False
@@ -70,10 +70,18 @@ def matches(rule: Rule, facts: Facts, areas: dict[str, Boundary], register: dict
     if any(layer in areas for layer in when.outside):
         return False
     if when.uprn_registered is not None:
-        registered = facts.uprn is not None and facts.uprn in register
+        registered = facts.uprn is not None and facts.uprn in bundle.housing_register
         if registered != when.uprn_registered:
             return False
-    return True
+    return all(_area_has_tier(layer, tiers, areas, bundle)
+               for layer, tiers in when.area_tier.items())
+
+
+def _area_has_tier(layer: str, tiers: list[Tier], areas: dict[str, Boundary],
+                   bundle: Bundle) -> bool:
+    area = areas.get(layer)
+    owner = bundle.organisation_for_area(area.feature_id) if area else None
+    return owner is not None and owner.tier in tiers
 
 
 def resolve_owner(ref: OwnerRef, facts: Facts, areas: dict[str, Boundary],

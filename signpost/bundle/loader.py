@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 from pyproj import Transformer
+from pyproj.exceptions import CRSError
 from shapely import make_valid
 from shapely.geometry import shape
 from shapely.ops import transform
@@ -37,6 +38,8 @@ from signpost.bundle.model import (
 
 WGS84 = "EPSG:4326"
 M = TypeVar("M", bound=BaseModel)
+# Where each entry was read, so cross-file problems can name a line: file -> id -> "file:line".
+Sources = dict[str, dict[str, str]]
 
 
 class BundleError(Exception):
@@ -64,14 +67,15 @@ class Manifest(Entry):
 
 def load_bundle(directory: Path | str) -> Bundle:
     problems: list[str] = []
+    sources: Sources = {}
     root = Path(directory)
     manifest = _load_one(root / "bundle.yaml", Manifest, problems)
-    organisations = _load_list(root / "organisations.yaml", Organisation, problems)
-    categories = _load_list(root / "categories.yaml", Category, problems)
-    rules = _load_list(root / "rules.yaml", Rule, problems)
+    organisations = _load_list(root / "organisations.yaml", Organisation, problems, sources)
+    categories = _load_list(root / "categories.yaml", Category, problems, sources)
+    rules = _load_list(root / "rules.yaml", Rule, problems, sources)
     boundaries = [b for lf in (manifest.boundaries if manifest else []) for b in
-                  _load_layer(root, lf, problems)]
-    register = _load_register(root / "housing_register.csv", problems)
+                  _load_layer(root, lf, problems, sources)]
+    register = _load_register(root / "housing_register.csv", problems, sources)
     if problems:
         raise BundleError(problems)
     assert manifest is not None
@@ -84,7 +88,7 @@ def load_bundle(directory: Path | str) -> Bundle:
         boundaries=boundaries,
         housing_register=register,
     )
-    _cross_check(bundle, problems)
+    _cross_check(bundle, sources, problems)
     if problems:
         raise BundleError(problems)
     return bundle
@@ -101,9 +105,16 @@ def _digest(root: Path) -> str:
 def _read_yaml(path: Path, problems: list[str]) -> tuple[Any, yaml.Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
-        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+        if data is None:  # an empty file would otherwise load as an empty bundle part
+            problems.append(f"{path.name}: file is empty")
+        return data, yaml.compose(text, Loader=yaml.SafeLoader)
     except FileNotFoundError:
         problems.append(f"{path.name}: file is missing")
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problems.append(f"{path.name}{line}: not valid YAML: {exc.problem or exc.context}")
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         problems.append(f"{path.name}: not valid YAML: {exc}")
     return None, None
@@ -120,7 +131,7 @@ def _load_one(path: Path, model: type[M], problems: list[str]) -> M | None:
     return None
 
 
-def _load_list(path: Path, model: type[M], problems: list[str]) -> list[M]:
+def _load_list(path: Path, model: type[M], problems: list[str], sources: Sources) -> list[M]:
     data, node = _read_yaml(path, problems)
     if data is None:
         return []
@@ -128,21 +139,22 @@ def _load_list(path: Path, model: type[M], problems: list[str]) -> list[M]:
         problems.append(f"{path.name}: expected a list of entries")
         return []
     items: list[M] = []
+    where = sources.setdefault(path.name, {})
     for index, item in enumerate(data):
         try:
-            items.append(model.model_validate(item))
+            entry = model.model_validate(item)
         except ValidationError as exc:
             problems.extend(_explain(path, node, exc, (index,)))
-    _check_unique(path, node, [getattr(i, "id", None) for i in items], problems)
+            continue
+        # The line of the entry in the file, not of its position among the valid ones.
+        at = f"{path.name}:{_line(node, (index,))}"
+        ident = str(getattr(entry, "id", index))
+        if ident in where:
+            problems.append(f"{at}: duplicate id {ident!r} (first at {where[ident]})")
+            continue
+        where[ident] = at
+        items.append(entry)
     return items
-
-
-def _check_unique(path: Path, node: yaml.Node | None, ids: list[Any], problems: list[str]) -> None:
-    seen: set[Any] = set()
-    for index, ident in enumerate(ids):
-        if ident in seen:
-            problems.append(f"{path.name}:{_line(node, (index,))}: duplicate id {ident!r}")
-        seen.add(ident)
 
 
 def _explain(path: Path, node: yaml.Node | None, exc: ValidationError,
@@ -169,7 +181,8 @@ def _line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
     return best
 
 
-def _load_layer(root: Path, lf: LayerFile, problems: list[str]) -> list[Boundary]:
+def _load_layer(root: Path, lf: LayerFile, problems: list[str],
+                sources: Sources) -> list[Boundary]:
     where = lf.file
     if lf.layer not in LAYERS:
         problems.append(f"bundle.yaml: layer {lf.layer!r} is not one of {', '.join(LAYERS)}")
@@ -183,15 +196,36 @@ def _load_layer(root: Path, lf: LayerFile, problems: list[str]) -> list[Boundary
     except (ValueError, KeyError, TypeError) as exc:
         problems.append(f"{where}: not a GeoJSON FeatureCollection ({exc})")
         return []
-    to_wgs84 = None if lf.crs == WGS84 else Transformer.from_crs(lf.crs, WGS84, always_xy=True)
-    boundaries = (_boundary(where, i, f, lf, to_wgs84, problems) for i, f in enumerate(features))
-    return [b for b in boundaries if b is not None]
+    try:
+        to_wgs84 = None if lf.crs == WGS84 else Transformer.from_crs(lf.crs, WGS84, always_xy=True)
+    except CRSError as exc:
+        problems.append(f"bundle.yaml: {where}: unknown crs {lf.crs!r} ({exc})")
+        return []
+    if not isinstance(features, list):
+        problems.append(f"{where}: features is not a list")
+        return []
+    boundaries: list[Boundary] = []
+    seen = sources.setdefault("features", {})
+    for index, feature in enumerate(features):
+        boundary = _boundary(where, index, feature, lf, to_wgs84, problems)
+        if boundary is None:
+            continue
+        at = f"{where}: feature {index} ({boundary.feature_id})"
+        if boundary.feature_id in seen:  # ids name areas across layers, so must be unique
+            problems.append(f"{at}: duplicate feature id (first at {seen[boundary.feature_id]})")
+            continue
+        seen[boundary.feature_id] = at
+        boundaries.append(boundary)
+    return boundaries
 
 
 def _boundary(where: str, index: int, feature: Any, lf: LayerFile,
               to_wgs84: Transformer | None, problems: list[str]) -> Boundary | None:
-    props = (feature or {}).get("properties") or {}
     label = f"{where}: feature {index}"
+    if not isinstance(feature, dict):
+        problems.append(f"{label}: not a GeoJSON Feature")
+        return None
+    props = feature.get("properties") or {}
     fid, name = props.get(lf.id_property), props.get(lf.name_property)
     if not fid or not name:
         problems.append(f"{label}: needs properties {lf.id_property!r} and {lf.name_property!r}")
@@ -212,41 +246,68 @@ def _boundary(where: str, index: int, feature: Any, lf: LayerFile,
     return Boundary(lf.layer, str(fid), str(name), geometry, provider)
 
 
-def _load_register(path: Path, problems: list[str]) -> dict[str, str]:
+def _load_register(path: Path, problems: list[str], sources: Sources) -> dict[str, str]:
     if not path.exists():
         return {}
     register: dict[str, str] = {}
+    where = sources.setdefault(path.name, {})
     with path.open(newline="", encoding="utf-8") as handle:
-        for line, row in enumerate(csv.DictReader(handle), start=2):
+        for row in (reader := csv.DictReader(handle)):
+            at = f"{path.name}:{reader.line_num}"
             uprn, provider = (row.get("uprn") or "").strip(), (row.get("provider") or "").strip()
             if not uprn.isdigit() or not provider:
-                problems.append(f"{path.name}:{line}: needs a numeric uprn and a provider")
-                continue
-            register[uprn] = provider
+                problems.append(f"{at}: needs a numeric uprn and a provider")
+            elif uprn in where:
+                problems.append(f"{at}: uprn {uprn} is listed twice (first at {where[uprn]})")
+            else:
+                register[uprn], where[uprn] = provider, at
     return register
 
 
-def _cross_check(bundle: Bundle, problems: list[str]) -> None:
+def _cross_check(bundle: Bundle, sources: Sources, problems: list[str]) -> None:
     """References between files: every id a rule or register names must exist."""
     orgs, cats = bundle.organisations, bundle.categories
-    feature_ids = {b.feature_id for b in bundle.boundaries}
-    for org in orgs.values():
-        if org.area and org.area not in feature_ids:
-            problems.append(
-                f"organisations.yaml: {org.id}: area {org.area!r} is no boundary feature")
+    _check_areas(bundle, sources, problems)
     for rule in bundle.rules:
-        _check_rule(rule, cats, orgs, problems)
+        _check_rule(rule, cats, orgs, sources, problems)
+        _check_area_tier(rule, bundle, sources, problems)
     for uprn, provider in bundle.housing_register.items():
         if provider not in orgs:
-            problems.append(f"housing_register.csv: uprn {uprn}: unknown provider {provider!r}")
+            at = sources["housing_register.csv"][uprn]
+            problems.append(f"{at}: uprn {uprn}: unknown provider {provider!r}")
     for b in bundle.boundaries:
         if b.provider and b.provider not in orgs:
-            problems.append(f"{b.layer} {b.feature_id}: unknown provider {b.provider!r}")
+            problems.append(f"{sources['features'][b.feature_id]}: unknown provider {b.provider!r}")
+
+
+def _check_areas(bundle: Bundle, sources: Sources, problems: list[str]) -> None:
+    """Each organisation's area is a feature, and no feature has two owners."""
+    feature_ids = {b.feature_id for b in bundle.boundaries}
+    owners: dict[str, str] = {}
+    for org in bundle.organisations.values():
+        if not org.area:
+            continue
+        at = f"{sources['organisations.yaml'][org.id]}: {org.id}"
+        if org.area not in feature_ids:
+            problems.append(f"{at}: area {org.area!r} is no boundary feature")
+        elif org.area in owners:
+            problems.append(f"{at}: area {org.area!r} is already covered by {owners[org.area]}")
+        else:
+            owners[org.area] = org.id
+
+
+def _check_area_tier(rule: Rule, bundle: Bundle, sources: Sources, problems: list[str]) -> None:
+    """An area_tier condition on a layer no organisation covers could never hold."""
+    covered = {b.layer for b in bundle.boundaries if bundle.organisation_for_area(b.feature_id)}
+    for layer in rule.when.area_tier:
+        if layer not in covered:
+            problems.append(f"{sources['rules.yaml'][rule.id]}: rule {rule.id}: area_tier names "
+                            f"{layer!r}, but no organisation covers a {layer} feature")
 
 
 def _check_rule(rule: Rule, cats: dict[str, Category], orgs: dict[str, Organisation],
-                problems: list[str]) -> None:
-    where = f"rules.yaml: rule {rule.id}"
+                sources: Sources, problems: list[str]) -> None:
+    where = f"{sources['rules.yaml'][rule.id]}: rule {rule.id}"
     if rule.owner.organisation and rule.owner.organisation not in orgs:
         problems.append(f"{where}: unknown organisation {rule.owner.organisation!r}")
     category = cats.get(rule.category)

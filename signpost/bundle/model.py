@@ -143,6 +143,11 @@ class RuleConditions(Entry):
     inside: list[Layer] = Field(default_factory=list, description="Point lies in a feature of each")
     outside: list[Layer] = Field(default_factory=list, description="Point lies in none of each")
     uprn_registered: bool | None = Field(None, description="UPRN is in the housing register")
+    area_tier: dict[Layer, list[Tier]] = Field(
+        default_factory=dict,
+        description="The organisation covering the point's feature of each layer has one of "
+        "these tiers, e.g. {district: [unitary]} for county matters a unitary handles",
+    )
 
 
 class OwnerRef(Entry):
