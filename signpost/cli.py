@@ -1,4 +1,5 @@
-"""The `signpost` command: run a service, the whole system, or a routing explanation."""
+"""The `signpost` command: run a service, the whole system, a routing explanation, or import
+boundaries into a bundle."""
 
 from __future__ import annotations
 
@@ -46,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--answer", action="append", default=[], metavar="ID=VALUE")
     explain.add_argument("--uprn")
     explain.set_defaults(handler=_explain)
+
+    bundle = sub.add_parser("bundle", help="deployment bundle tools").add_subparsers(required=True)
+    ons = bundle.add_parser("import-ons", help="build a bundle from ONS boundary GeoJSON")
+    ons.add_argument("--parishes", type=Path, required=True, help="civil parishes (PARyyCD)")
+    ons.add_argument("--districts", type=Path, required=True, help="local authorities (LADyyCD)")
+    ons.add_argument("--counties", type=Path, help="counties (CTYyyCD), for two-tier areas")
+    ons.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    ons.add_argument("--name", help="bundle name (default: from the district names)")
+    ons.add_argument("--force", action="store_true", help="overwrite files in a non-empty --out")
+    ons.set_defaults(handler=_import_ons)
 
     schemas = sub.add_parser("schemas", help="event contracts").add_subparsers(required=True)
     export = schemas.add_parser("export", help="write JSON Schema files for every event, "
@@ -105,6 +116,24 @@ def _explain(args: argparse.Namespace) -> int:
     result, code = explain(args.bundle, args.category, args.lat, args.lon, answers, args.uprn)
     print(json.dumps(result, indent=2))
     return code
+
+
+def _import_ons(args: argparse.Namespace) -> int:
+    from signpost.bundle import BundleError
+    from signpost.bundle.ons import OnsImportError, import_ons
+
+    try:
+        summary = import_ons(args.parishes, args.districts, args.counties, args.out, args.name,
+                             force=args.force)
+    except (OnsImportError, BundleError) as exc:
+        print(f"signpost: {exc}", file=sys.stderr)
+        return 2
+    tiers = ", ".join(f"{count} {tier}" for tier, count in summary.organisations.items())
+    print(f"bundle {summary.out}: {tiers} organisations, {summary.rules} rules")
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print("next: replace the placeholder clerks in organisations.yaml")
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:
