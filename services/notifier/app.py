@@ -1,7 +1,13 @@
-"""Notifier service wiring: consume routed reports, notify each owner once, publish outcomes."""
+"""Notifier service wiring: consume routed reports, notify each owner once, publish outcomes.
+
+Records are taken in batches and notified concurrently (SMTP and HTTP round trips overlap);
+the batch's outcomes are acknowledged by the broker before Faust may commit its offsets.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +25,17 @@ from signpost.runtime.worker import make_app, progressed, raw_topic
 
 SERVICE = "notifier"
 log = get_logger(__name__)
+# The input partition of the record being handled. Faust finds a table write's changelog
+# partition from the "current event", which is wrong when a batch is handled concurrently.
+_source_partition: ContextVar[int] = ContextVar("source_partition")
+
+
+class DeliveryTable(faust.Table[bytes, bytes]):
+    """The idempotency record: (report, owner, channel) -> when it was notified, kept in a
+    compacted changelog (co-partitioned with the input) so it survives restarts."""
+
+    def partition_for_key(self, key: Any) -> int | None:
+        return _source_partition.get()
 
 
 def create_app(settings: Settings, notifier: Notifier) -> faust.App:
@@ -26,22 +43,17 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
     routed_topic = raw_topic(app, settings.topics.routed)
     outcomes = raw_topic(app, settings.topics.notifications)
     dead = raw_topic(app, settings.topics.dead_letter)
-    # The idempotency record, kept in a compacted changelog so it survives restarts.
-    deliveries = app.Table("deliveries", default=None, partitions=settings.partitions,
-                           key_type=bytes, value_type=bytes)
+    deliveries = DeliveryTable(app, name="deliveries", default=None,
+                               partitions=settings.partitions, beacon=app.tables.beacon,
+                               key_type=bytes, value_type=bytes)
+    app.tables.add(deliveries)
+    slots = asyncio.Semaphore(settings.notifier_concurrency)
 
-    async def handle(message: Any) -> list[Output]:
-        try:
-            routed = decode(message.value, ReportRouted)
-        except PoisonRecord as exc:
-            return [dead_letter(dead, SERVICE, message, str(exc))]
+    async def handle(message: Any, key: bytes, routed: ReportRouted) -> list[Output]:
+        _source_partition.set(message.partition)
         with structlog.contextvars.bound_contextvars(reference=routed.reference):
-            key = notifier.delivery_key(routed).encode()
-            if deliveries.get(key) is not None:
-                metrics.notifications_duplicate_skipped.labels(notifier.channel_name(routed)).inc()
-                log.info("notification_already_sent", owner=routed.owner.id)
-                return []
-            outcome = await notifier.notify(routed)
+            async with slots:
+                outcome = await notifier.notify(routed)
             outputs = [Output(outcomes, message.key, outcome)]
             if isinstance(outcome, NotificationFailed):
                 outputs.append(dead_letter(dead, SERVICE, message, outcome.reason))
@@ -49,11 +61,37 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
                 deliveries[key] = datetime.now(UTC).isoformat().encode()
             return outputs
 
+    def plan(batch: list[Any]) -> tuple[list[Output], list[Any]]:
+        """Dead letters for unreadable records, and the deliveries still to make (each
+        delivery key once, even when a batch holds a redelivered copy)."""
+        outputs: list[Output] = []
+        todo: dict[bytes, Any] = {}
+        for event in batch:
+            message = event.message
+            try:
+                routed = decode(message.value, ReportRouted)
+            except PoisonRecord as exc:
+                outputs.append(dead_letter(dead, SERVICE, message, str(exc)))
+                continue
+            key = notifier.delivery_key(routed).encode()
+            if key in todo or deliveries.get(key) is not None:
+                metrics.notifications_duplicate_skipped.labels(notifier.channel_name(routed)).inc()
+                log.info("notification_already_sent", reference=routed.reference,
+                         owner=routed.owner.id)
+                continue
+            todo[key] = handle(message, key, routed)
+        return outputs, list(todo.values())
+
     @app.agent(routed_topic)
     async def notify(stream: faust.StreamT[Any]) -> None:
-        # One at a time: the idempotency table is written in each record's own partition.
-        async for event in stream.events():
-            await deliver(await handle(event.message), f"signpost/{SERVICE}")
+        batches = stream.take_events(  # type: ignore[attr-defined]  # missing from StreamT
+            settings.batch_size, within=settings.batch_window_s)
+        async for batch in batches:
+            outputs, deliveries_to_make = plan(batch)
+            for produced in await asyncio.gather(*deliveries_to_make):
+                outputs.extend(produced)
+            await deliver(outputs, f"signpost/{SERVICE}")
+            await app.producer.flush()  # idempotency records acknowledged before moving on
             progressed(SERVICE)
 
     return app

@@ -26,7 +26,7 @@ from signpost.runtime.worker import run_worker
 def build_channels(settings: Settings, client: httpx.AsyncClient) -> Channels:
     return Channels(
         SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_s,
-                    sender=settings.mail_from),
+                    sender=settings.mail_from, connections=settings.smtp_connections),
         NotifyApiChannel(client),
         WebhookChannel(client),
         Open311Channel(client),

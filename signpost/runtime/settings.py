@@ -71,6 +71,8 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(500, ge=1, description="Most records a stream service takes at once")
     batch_window_s: float = Field(0.005, gt=0, description="Longest wait to fill a batch")
+    notifier_concurrency: int = Field(16, ge=1, description="Deliveries in flight at once")
+    smtp_connections: int = Field(4, ge=1, description="Kept-open connections to the relay")
 
     log_level: str = "INFO"
     topics: Topics = Field(default_factory=Topics)

@@ -58,7 +58,9 @@ def make_app(service: str, settings: Settings, web_port: int) -> faust.App:
         broker_request_timeout=max(settings.kafka_request_timeout_s, 30.0),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger_ms=2,
+        # No linger: per-record senders wait for each ack; batch senders fill a batch
+        # anyway while the previous produce request is in flight.
+        producer_linger_ms=0,
         # A batch's outputs leave in a few produce requests, not one per 16 kB (the default).
         producer_max_batch_size=512 * 1024,
         web_enabled=True,

@@ -10,17 +10,18 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from services.notifier.channels.smtp import SmtpChannel
 from services.notifier.delivery import DeliveryFailed
+from services.notifier.message import Email
 from signpost.mailcatcher import Outbox, serve
 from signpost.system import free_port
 
 pytestmark = pytest.mark.integration
 
 
-def message(to: str) -> EmailMessage:
+def message(to: str) -> Email:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "s@example.org", to, "test"
     msg.set_content("body")
-    return msg
+    return Email("s@example.org", to, msg.as_bytes())
 
 
 def smtp(port: int, timeout_s: float) -> SmtpChannel:

@@ -33,7 +33,7 @@ def render(bundle: Bundle, event: ReportRouted) -> tuple[str, str, object]:
     location = event.report.location
     delivery = Delivery(event, org, bundle.categories.get(event.report.category),
                         map_url=MAP.format(lat=f"{location.lat:.6f}", lon=f"{location.lon:.6f}"))
-    msg = render_email(delivery, sender="Signpost <s@example.org>")
+    msg = render_email(delivery, sender="Signpost <s@example.org>").parsed()
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     return text, html, msg
@@ -74,7 +74,7 @@ def test_the_acknowledgement_link_is_in_both_parts(demo_bundle: Bundle) -> None:
     event = routed(demo_bundle, "ashcombe-pc")
     delivery = Delivery(event, demo_bundle.organisations["ashcombe-pc"], None, map_url="m",
                         ack_url="https://s.example/ack/SP-TEST-0000-0001/ashcombe-pc?x=1&y=2")
-    msg = render_email(delivery, sender="s@example.org")
+    msg = render_email(delivery, sender="s@example.org").parsed()
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "https://s.example/ack/SP-TEST-0000-0001/ashcombe-pc?x=1&y=2" in text
