@@ -76,9 +76,8 @@ def load_bundle(directory: Path | str) -> Bundle:
     boundaries = [b for lf in (manifest.boundaries if manifest else []) for b in
                   _load_layer(root, lf, problems, sources)]
     register = _load_register(root / "housing_register.csv", problems, sources)
-    if problems:
-        raise BundleError(problems)
-    assert manifest is not None
+    if problems or manifest is None:
+        raise BundleError(problems or ["bundle.yaml: unreadable"])
     bundle = Bundle(
         name=manifest.name,
         version=f"{manifest.version}+{_digest(root)}",
