@@ -8,8 +8,6 @@ import argparse
 import asyncio
 import json
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -87,14 +85,7 @@ class Bench:
                 self.rss[name] = max(self.rss.get(name, 0.0), rss_mb(process.pid))
 
     def stop_service(self, name: str) -> None:
-        process = self.system.processes.pop(name, None)
-        if process and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        self.system.stop_process(name)
 
     def start(self, name: str, topics: Topics, ready: bool = True) -> None:
         self.system.extra_env.update(stages.topic_env(topics))

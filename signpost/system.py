@@ -12,6 +12,7 @@ import ctypes.util
 import os
 import signal
 import socket
+
 # subprocess only starts Signpost's own fixed commands (bandit B404/B603 reviewed).
 import subprocess  # nosec B404
 import sys
@@ -168,18 +169,22 @@ class LocalSystem:
         process.send_signal(sig)
         process.wait(timeout=30)
 
+    def stop_process(self, name: str, grace_s: float = 15) -> None:
+        """SIGTERM, then SIGKILL if it has not stopped within the grace period."""
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
     def stop(self) -> None:
         """Services first (they finish and commit what they did), then mail and broker."""
-        order = [*reversed(SERVICES), "mailcatcher", "broker"]
-        for name in [n for n in order if n in self.processes]:
-            process = self.processes.pop(name)
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        for name in [*reversed(SERVICES), "mailcatcher", "broker"]:
+            self.stop_process(name)
         for handle in self._logs:
             handle.close()
         self._logs.clear()

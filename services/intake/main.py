@@ -65,15 +65,9 @@ def build_app(settings: Settings, categories: Sequence[Category],
 def run(settings: Settings) -> None:
     configure_logging("intake", settings.log_level)
     log = get_logger(__name__)
-    from signpost.bundle import BundleError, load_bundle
+    from signpost.bundle import load_bundle_or_exit
 
-    try:
-        bundle = load_bundle(settings.bundle_dir)
-    except BundleError as exc:
-        log.error("bundle_invalid", bundle=str(settings.bundle_dir), problems=exc.problems)
-        sys.exit(2)
-    log.info("bundle_loaded", bundle=bundle.name, version=bundle.version,
-             categories=len(bundle.categories))
+    bundle = load_bundle_or_exit(settings.bundle_dir, log)
     try:
         app = build_app(settings, list(bundle.categories.values()))
     except ApiKeysError as exc:

@@ -17,7 +17,7 @@ from services.notifier.delivery import RetryPolicy
 from services.notifier.directory import StaticDirectory
 from services.notifier.modern_gov import ModernGovDirectory
 from services.notifier.notify import Notifier
-from signpost.bundle import Bundle, BundleError, load_bundle
+from signpost.bundle import Bundle, load_bundle_or_exit
 from signpost.runtime.logging import configure_logging, get_logger
 from signpost.runtime.settings import Settings
 from signpost.runtime.worker import run_worker
@@ -53,11 +53,7 @@ def build_ack_links(settings: Settings) -> AckLinks | None:
 def run(settings: Settings) -> None:
     configure_logging("notifier", settings.log_level)
     log = get_logger(__name__)
-    try:
-        bundle = load_bundle(settings.bundle_dir)
-    except BundleError as exc:
-        log.error("bundle_invalid", bundle=str(settings.bundle_dir), problems=exc.problems)
-        sys.exit(2)
+    bundle = load_bundle_or_exit(settings.bundle_dir, log)
     if missing := missing_secrets(bundle):
         # Names only, never values. Failing at start beats dead-lettering every report.
         log.error("channel_secrets_missing", env_vars=missing)

@@ -1,6 +1,6 @@
 """The deployment bundle: a council's organisations, boundaries, categories and rules, as data."""
 
-from signpost.bundle.loader import BundleError, load_bundle
+from signpost.bundle.loader import BundleError, load_bundle, load_bundle_or_exit
 from signpost.bundle.model import (
     Boundary,
     Bundle,
@@ -37,4 +37,5 @@ __all__ = [
     "RuleConditions",
     "WebhookConfig",
     "load_bundle",
+    "load_bundle_or_exit",
 ]

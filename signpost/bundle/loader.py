@@ -93,6 +93,19 @@ def load_bundle(directory: Path | str) -> Bundle:
     return bundle
 
 
+def load_bundle_or_exit(directory: Path, log: Any) -> Bundle:
+    """For a service's start-up: an invalid bundle is logged, problem by problem, and the
+    process exits with status 2 rather than run on a half-understood configuration."""
+    try:
+        bundle = load_bundle(directory)
+    except BundleError as exc:
+        log.error("bundle_invalid", bundle=str(directory), problems=exc.problems)
+        raise SystemExit(2) from None
+    log.info("bundle_loaded", bundle=bundle.name, version=bundle.version,
+             categories=len(bundle.categories), rules=len(bundle.rules))
+    return bundle
+
+
 def _digest(root: Path) -> str:
     sha = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
