@@ -11,7 +11,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 from faust.worker import Worker
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from signpost.runtime import metrics
 from signpost.runtime.kafka import ensure_topics
@@ -20,6 +20,7 @@ from signpost.runtime.settings import Settings
 
 log = get_logger(__name__)
 FETCH_MAX_WAIT_MS = 50
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
 def _shorter_fetch_wait() -> None:
@@ -117,7 +118,9 @@ class Healthz(View):
 
 class Metrics(View):
     async def get(self, request: Request) -> Response:
-        return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type, so prometheus_client's
+        # CONTENT_TYPE_LATEST cannot be passed as it is; this is the same format, UTF-8.
+        return self.bytes(generate_latest(), content_type=PROMETHEUS_TEXT)
 
 
 def progressed(service: str) -> None:
