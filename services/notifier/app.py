@@ -82,6 +82,16 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
             todo[key] = handle(message, key, routed)
         return outputs, list(todo.values())
 
+    def record_lag(batch: list[Any]) -> None:
+        """Records behind the partition's end, from the consumer's last fetch: alerts need
+        lag, not liveness, to see a consumer that has quietly stopped."""
+        done = {e.message.tp: e.message.offset + 1 for e in batch}
+        for tp, next_offset in done.items():
+            highwater = app.consumer.highwater(tp)
+            if highwater is not None:
+                metrics.consumer_lag.labels(SERVICE, tp.topic, str(tp.partition)).set(
+                    max(0, highwater - next_offset))
+
     @app.agent(routed_topic)
     async def notify(stream: faust.StreamT[Any]) -> None:
         batches = stream.take_events(  # type: ignore[attr-defined]  # missing from StreamT
@@ -92,6 +102,7 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
                 outputs.extend(produced)
             await deliver(outputs, f"signpost/{SERVICE}")
             await app.producer.flush()  # idempotency records acknowledged before moving on
+            record_lag(batch)
             progressed(SERVICE)
 
     return app

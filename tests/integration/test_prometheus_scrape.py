@@ -82,3 +82,5 @@ def test_prometheus_sees_reports_flow(prometheus: tuple[LocalSystem, str]) -> No
     assert wait_for(base, 'sum(signpost_notifications_sent_total{channel="email"})', 5) == 5
     assert wait_for(base, "sum(signpost_end_to_end_seconds_count)", 5) == 5
     assert wait_for(base, 'count(signpost_last_progress_timestamp_seconds)', 2) >= 2
+    lag = 'count by (service) (signpost_consumer_lag_records{service="%s"})'
+    assert wait_for(base, lag % "router", 1) >= 1 and wait_for(base, lag % "notifier", 1) >= 1
