@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     router_port: int = Field(8081, description="Router health and metrics")
     notifier_port: int = Field(8082, description="Notifier health and metrics")
 
+    # Router: a report of the same category this close to a report routed this recently is
+    # marked as its likely duplicate (still routed). The index is bounded in memory.
+    duplicate_distance_m: float = Field(250.0, gt=0, description="Likely-duplicate distance")
+    duplicate_window_h: float = Field(72.0, gt=0, description="Likely-duplicate time window")
+    duplicate_max_reports: int = Field(200_000, ge=1, description="Reports the index remembers")
+
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     smtp_timeout_s: float = 10.0
