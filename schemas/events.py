@@ -109,6 +109,9 @@ class ReportRouted(Event):
     owner: Owner
     rule_id: str
     trace: RoutingTrace
+    likely_duplicate_of: Reference | None = Field(
+        None, description="An open report of the same category nearby that this one likely repeats"
+    )
 
     @property
     def reference(self) -> str:
@@ -123,6 +126,9 @@ class ReportUnroutable(Event):
     reason_code: str
     reason: str
     trace: RoutingTrace
+    likely_duplicate_of: Reference | None = Field(
+        None, description="An open report of the same category nearby that this one likely repeats"
+    )
 
     @property
     def reference(self) -> str:
