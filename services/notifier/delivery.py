@@ -18,15 +18,33 @@ class DeliveryFailed(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5
+    """Quick in-process retries for a blip; longer outages go to the retry topic."""
+
+    attempts: int = 3
     base_s: float = 0.5
-    cap_s: float = 30.0
-    max_wait_s: float = 60.0  # a longer Retry-After gives up now rather than stall the stream
+    cap_s: float = 4.0
+    max_wait_s: float = 10.0  # a longer Retry-After defers to the retry topic now
 
     def delay(self, attempt: int, retry_after_s: float | None = None) -> float:
         """Exponential backoff with full jitter; a server's Retry-After is a floor."""
         backoff = random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
         return max(backoff, retry_after_s or 0.0)
+
+
+@dataclass(frozen=True)
+class LaterRetries:
+    """After the quick in-process retries fail: try again from the retry topic, backing off,
+    so a relay or endpoint that is down for minutes or hours loses nothing and holds no
+    other organisation's notifications up meanwhile."""
+
+    base_s: float = 15.0
+    cap_s: float = 600.0
+    horizon_s: float = 86_400.0
+
+    def next_try(self, attempt: int, first_failed: float, now: float) -> float | None:
+        """When to try again (epoch seconds), or None once past the horizon."""
+        delay = min(self.cap_s, self.base_s * 2**attempt) * random.uniform(0.5, 1.0)
+        return now + delay if now + delay - first_failed <= self.horizon_s else None
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ class Notifier:
             exc.reason = f"gave up after {self.policy.attempts} attempts: {exc.reason}"
             raise exc
         if exc.retry_after_s is not None and exc.retry_after_s > self.policy.max_wait_s:
-            # Sleeping that long would stall the partition: dead-letter it for a later replay.
+            # Sleeping that long would stall the batch: the app defers it to the retry topic.
             exc.reason = f"asked to wait {exc.retry_after_s:.0f} s: {exc.reason}"
             raise exc
 

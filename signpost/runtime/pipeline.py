@@ -36,6 +36,7 @@ class Output:
     topic: Any  # faust.TopicT
     key: bytes | None
     event: Event
+    headers: tuple[tuple[str, bytes], ...] = ()  # besides the CloudEvents ones
 
 
 def dead_letter(topic: Any, service: str, message: Any, reason: str) -> Output:
@@ -75,7 +76,8 @@ async def deliver(outputs: list[Output], source: str, send: Send | None = None) 
 
 async def _send(output: Output, source: str, send: Send | None) -> Any:
     try:
-        value, headers = encode(output.event), cloudevent_headers(output.event, source)
+        value = encode(output.event)
+        headers = [*cloudevent_headers(output.event, source), *output.headers]
         if send is not None:
             return await send(output.topic, output.key, value, headers)
         return await output.topic.send(key=output.key, value=value, headers=headers)

@@ -19,9 +19,12 @@ class Topics(BaseSettings):
     triage: str = Field("signpost.report-unroutable.v1", description="Unroutable reports")
     notifications: str = "signpost.notification.v1"
     dead_letter: str = "signpost.dead-letter.v1"
+    notification_retry: str = Field("signpost.notification-retry.v1",
+                                    description="Deliveries to try again later")
 
     def all(self) -> list[str]:
-        return [self.submitted, self.routed, self.triage, self.notifications, self.dead_letter]
+        return [self.submitted, self.routed, self.triage, self.notifications, self.dead_letter,
+                self.notification_retry]
 
 
 class Settings(BaseSettings):
@@ -38,6 +41,8 @@ class Settings(BaseSettings):
     kafka_idempotent_producer: bool = True
 
     bundle_dir: Path = DEMO_BUNDLE
+    # The router reloads a changed bundle (checked this often; 0: only on SIGHUP).
+    bundle_reload_s: float = Field(10.0, ge=0, description="Bundle change check interval")
     data_dir: Path = Path(".signpost-data")
 
     intake_host: str = "127.0.0.1"
@@ -78,6 +83,11 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1, description="Most records a stream service takes at once")
     batch_window_s: float = Field(0.005, gt=0, description="Longest wait to fill a batch")
     notifier_concurrency: int = Field(16, ge=1, description="Deliveries in flight at once")
+    # After the quick in-process retries, a delivery is tried again later from the retry
+    # topic, backing off from base to cap, until the horizon; then it is dead-lettered.
+    notifier_retry_base_s: float = Field(15.0, gt=0)
+    notifier_retry_cap_s: float = Field(600.0, gt=0)
+    notifier_retry_horizon_s: float = Field(86_400.0, gt=0)
     smtp_connections: int = Field(4, ge=1, description="Kept-open connections to the relay")
 
     log_level: str = "INFO"
