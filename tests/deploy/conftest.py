@@ -10,19 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from signpost.runtime.settings import Topics
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 PROMETHEUS = DEPLOY / "prometheus"
 GRAFANA = DEPLOY / "grafana"
 K8S = DEPLOY / "k8s"
 
-TOPICS = [
-    "signpost.report-submitted.v1",
-    "signpost.report-routed.v1",
-    "signpost.report-unroutable.v1",
-    "signpost.notification.v1",
-    "signpost.dead-letter.v1",
-]
+TOPICS = Topics().all()  # the deployment files must create every topic the services use
 JOBS = {"signpost-intake", "signpost-router", "signpost-notifier"}
 
 
