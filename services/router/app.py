@@ -17,6 +17,7 @@ import faust
 import numpy as np
 
 from schemas import Report, ReportRouted, ReportSubmitted
+from services.router.reload import BundleWatcher
 from services.router.router import Router, to_event
 from services.router.rules import Decision, Facts, decide
 from signpost.bundle import Boundary
@@ -39,6 +40,10 @@ class BatchRouter:
     def __init__(self, router: Router, topics: Any) -> None:
         self.router, self.topics = router, topics
         self._decisions: dict[tuple[Any, ...], Decision] = {}
+
+    def use(self, router: Router) -> None:
+        """Swap in a reloaded bundle between batches; its decisions start afresh."""
+        self.router, self._decisions = router, {}
 
     def _decide(self, report: Report, found: dict[str, Boundary]) -> Decision:
         """`decide` is pure in the report's facts and the boundaries found, and most reports
@@ -145,5 +150,10 @@ def create_app(settings: Settings, router: Router) -> faust.App:
             on_assigned=app.signpost_readiness.set)  # type: ignore[attr-defined]
         await consumer.run()
 
+    async def watch_bundle() -> None:
+        watcher = BundleWatcher(settings.bundle_dir, router, process.use)
+        await watcher.run(settings.bundle_reload_s)
+
     app.task(consume)
+    app.task(watch_bundle)
     return app

@@ -1,6 +1,6 @@
 """The deployment bundle: a council's organisations, boundaries, categories and rules, as data."""
 
-from signpost.bundle.loader import BundleError, load_bundle, load_bundle_or_exit
+from signpost.bundle.loader import BundleError, bundle_digest, load_bundle, load_bundle_or_exit
 from signpost.bundle.model import (
     Boundary,
     Bundle,
@@ -36,6 +36,7 @@ __all__ = [
     "Rule",
     "RuleConditions",
     "WebhookConfig",
+    "bundle_digest",
     "load_bundle",
     "load_bundle_or_exit",
 ]

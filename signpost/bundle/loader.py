@@ -106,6 +106,11 @@ def load_bundle_or_exit(directory: Path, log: Any) -> Bundle:
     return bundle
 
 
+def bundle_digest(directory: Path | str) -> str:
+    """The content digest that ends `Bundle.version`: a cheap way to see a bundle changed."""
+    return _digest(Path(directory))
+
+
 def _digest(root: Path) -> str:
     sha = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
