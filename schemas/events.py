@@ -163,6 +163,18 @@ class NotificationFailed(Event):
         return self.report_reference
 
 
+class ReportAcknowledged(Event):
+    """The owner's clerk confirmed, through the signed link, that they have the report."""
+
+    event_type: Literal["ReportAcknowledged"] = "ReportAcknowledged"
+    report_reference: Reference
+    owner_id: str
+
+    @property
+    def reference(self) -> str:
+        return self.report_reference
+
+
 class DeadLetter(Event):
     """A record a service could not process, kept whole with the reason."""
 
@@ -186,5 +198,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ReportUnroutable,
     NotificationSent,
     NotificationFailed,
+    ReportAcknowledged,
     DeadLetter,
 )

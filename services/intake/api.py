@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -14,7 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Lifespan, Scope
 
-from services.intake import open311
+from schemas import ReportAcknowledged
+from services.intake import acknowledge, open311
 from services.intake.auth import Authenticator, Caller, Refused
 from services.intake.guards import CatchAll, LimitBody
 from services.intake.idempotency import IdempotencyStore
@@ -28,9 +30,10 @@ from services.intake.models import (
     ReportState,
 )
 from services.intake.problems import FieldProblem, Problem, field_problems, problem
-from services.intake.publisher import ReportPublisher
+from services.intake.publisher import PublishFailed, ReportPublisher
 from services.intake.status import ReportStatus, StatusProjection
 from services.intake.submission import Draft, Submissions
+from signpost.acklinks import AckLinks
 from signpost.bundle.model import Category
 from signpost.runtime import metrics
 from signpost.runtime.logging import get_logger
@@ -65,6 +68,7 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
                idempotency: IdempotencyStore | None = None,
                publish_timeout_s: float = 5.0, retry_after_s: int = 5,
                max_body_bytes: int = MAX_BODY_BYTES,
+               ack_links: AckLinks | None = None,
                lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
     """`lifespan` starts and stops the publisher and status feed (see main.build_app).
     No authenticator: open, as in development."""
@@ -188,6 +192,19 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(open311.router(catalogue, auth, submissions, status))
+
+    async def record_acknowledgement(event: ReportAcknowledged) -> None:
+        try:
+            await asyncio.wait_for(publisher.acknowledge(event), publish_timeout_s)
+        except (PublishFailed, TimeoutError):
+            metrics.intake_publish_failures.inc()
+            raise Refused(503, "We could not record the acknowledgement just now. Please try "
+                               "again.", "unavailable", "Service unavailable",
+                          headers={"Retry-After": str(retry_after_s)}) from None
+        status.apply(event)
+        log.info("report_acknowledged", reference=event.reference, owner=event.owner_id)
+
+    app.include_router(acknowledge.router(ack_links, record_acknowledgement))
     app.add_middleware(LimitBody, max_bytes=max_body_bytes, on_refused=too_large)
     if auth.origins():
         # One CORS policy for the app: the union of every source's origins. It only tells
@@ -216,7 +233,8 @@ def state_of(found: ReportStatus) -> ReportState:
     for owner in found.owners.values():
         delivery = found.deliveries.get(owner.id)
         note = "pending" if delivery is None else ("sent" if delivery.sent else "failed")
-        owners.append(OwnerOut(id=owner.id, name=owner.name, tier=owner.tier, notification=note))
+        owners.append(OwnerOut(id=owner.id, name=owner.name, tier=owner.tier, notification=note,
+                               acknowledged_at=found.acknowledged.get(owner.id)))
     report = found.report
     return ReportState(reference=found.reference, status=found.state,
                        category=report.category if report else None,

@@ -15,6 +15,7 @@ from services.intake.idempotency import IdempotencyStore
 from services.intake.publisher import KafkaReportPublisher
 from services.intake.status import StatusProjection
 from services.intake.status_feed import StatusFeed
+from signpost.acklinks import ack_links_from
 from signpost.bundle.model import Category
 from signpost.runtime.logging import configure_logging, get_logger
 from signpost.runtime.settings import Settings
@@ -59,6 +60,7 @@ def build_app(settings: Settings, categories: Sequence[Category],
         idempotency=IdempotencyStore(settings.intake_idempotency_ttl_s,
                                      settings.intake_idempotency_max_keys),
         lifespan=lifespan, publish_timeout_s=timeout_s + BACKSTOP_GRACE_S,
+        ack_links=ack_links_from(settings),
         retry_after_s=settings.intake_retry_after_s)
 
 

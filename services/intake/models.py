@@ -64,13 +64,15 @@ class OwnerOut(BaseModel):
     name: str
     tier: Tier
     notification: str = Field(description="pending, sent or failed")
+    acknowledged_at: datetime | None = Field(None, description="When the owner confirmed it")
 
 
 class ReportState(BaseModel):
     """GET /v1/reports/{reference}: where the report has got to."""
 
     reference: str
-    status: str = Field(description="received, routed, notified, unroutable or dead_lettered")
+    status: str = Field(description="received, routed, notified, acknowledged, unroutable or "
+                                    "dead_lettered")
     category: str | None = None
     submitted_at: datetime | None = None
     updated_at: datetime

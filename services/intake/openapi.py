@@ -7,13 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from schemas import ReportSubmitted
+from schemas import ReportAcknowledged, ReportSubmitted
 
 OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.json"
 
 
 class _NoPublisher:
     async def publish(self, event: ReportSubmitted, extra_headers: Any = ()) -> None:
+        raise NotImplementedError
+
+    async def acknowledge(self, event: ReportAcknowledged) -> None:
         raise NotImplementedError
 
     def ready(self) -> bool:

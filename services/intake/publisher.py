@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import structlog
 from aiokafka.errors import KafkaError
 
-from schemas import ReportSubmitted
+from schemas import Event, ReportAcknowledged, ReportSubmitted
 from signpost.runtime.kafka import cloudevent_headers, encode, make_producer
 from signpost.runtime.logging import get_logger
 from signpost.runtime.settings import Settings
@@ -28,6 +28,8 @@ class PublishFailed(Exception):
 
 class ReportPublisher(Protocol):
     async def publish(self, event: ReportSubmitted, extra_headers: Headers = ()) -> None: ...
+
+    async def acknowledge(self, event: ReportAcknowledged) -> None: ...
 
     def ready(self) -> bool: ...
 
@@ -63,11 +65,18 @@ class KafkaReportPublisher:
         return self._producer is not None and not self._broken
 
     async def publish(self, event: ReportSubmitted, extra_headers: Headers = ()) -> None:
+        await self._send(self._settings.topics.submitted, event, extra_headers)
+
+    async def acknowledge(self, event: ReportAcknowledged) -> None:
+        """An owner's acknowledgement, beside the notifier's outcomes for the report."""
+        await self._send(self._settings.topics.notifications, event, ())
+
+    async def _send(self, topic: str, event: Event, extra_headers: Headers) -> None:
         if self._producer is None:
             raise PublishFailed("publisher not started")
         try:
             await asyncio.wait_for(self._producer.send_and_wait(
-                self._settings.topics.submitted, encode(event),
+                topic, encode(event),
                 key=event.reference.encode(),
                 headers=[*cloudevent_headers(event, SOURCE), *extra_headers],
             ), self._timeout_s)

@@ -1,6 +1,6 @@
 """A report's current state, projected from the event stream: received, routed (to whom),
-notified, unroutable (why), dead-lettered. Pure: fed events, answers look-ups; the Kafka
-consumer that feeds it is status_feed.py.
+notified, acknowledged by the owner, unroutable (why), dead-lettered. Pure: fed events,
+answers look-ups; the Kafka consumer that feeds it is status_feed.py.
 
 Bounded: past `max_reports` the least recently changed report is forgotten (its status then
 answers 404). Topics are read independently, so events may arrive in any order: each one only
@@ -22,15 +22,19 @@ from schemas import (
     NotificationSent,
     Owner,
     Report,
+    ReportAcknowledged,
     ReportRouted,
     ReportSubmitted,
     ReportUnroutable,
 )
 
-State = Literal["received", "routed", "notified", "unroutable", "dead_lettered"]
+State = Literal["received", "routed", "notified", "acknowledged", "unroutable",
+                "dead_lettered"]
 DESCRIPTION_KEPT = 4000  # Open311 answers at most this much of it
 IDEMPOTENCY_HEADER = "signpost_idempotency"
-Notification = Annotated[NotificationSent | NotificationFailed, Field(discriminator="event_type")]
+# The notification topic carries the notifier's outcomes and the owners' acknowledgements.
+Notification = Annotated[NotificationSent | NotificationFailed | ReportAcknowledged,
+                         Field(discriminator="event_type")]
 NOTIFICATION = TypeAdapter(Notification)
 
 
@@ -49,11 +53,14 @@ class ReportStatus:
     report: Report | None = None  # the resident's report minus their contact details
     owners: dict[str, Owner] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)  # owner id -> latest
+    acknowledged: dict[str, datetime] = field(default_factory=dict)  # owner id -> first ack
     unroutable_reason: str | None = None
     dead_letter_reason: str | None = None
 
     @property
     def state(self) -> State:
+        if self.owners and set(self.owners) <= set(self.acknowledged):
+            return "acknowledged"
         if self.owners:
             sent = all(d.sent for o in self.owners if (d := self.deliveries.get(o)))
             if sent and set(self.owners) <= set(self.deliveries):
@@ -110,6 +117,8 @@ class StatusProjection:
             if not (status.deliveries.get(event.owner_id) or Delivery(False, "")).sent:
                 status.deliveries[event.owner_id] = Delivery(
                     False, event.channel, event.reason, event.permanent)
+        elif isinstance(event, ReportAcknowledged):
+            status.acknowledged.setdefault(event.owner_id, event.occurred_at)
         elif isinstance(event, DeadLetter):
             status.dead_letter_reason = event.reason
         if idempotency:

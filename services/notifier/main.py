@@ -6,7 +6,6 @@ import sys
 
 import httpx
 
-from services.notifier.ack import AckLinks, load_key
 from services.notifier.app import create_app
 from services.notifier.channels import Channels, missing_secrets
 from services.notifier.channels.govuk_notify import NotifyApiChannel
@@ -17,6 +16,7 @@ from services.notifier.delivery import RetryPolicy
 from services.notifier.directory import StaticDirectory
 from services.notifier.modern_gov import ModernGovDirectory
 from services.notifier.notify import Notifier
+from signpost.acklinks import ack_links_from
 from signpost.bundle import Bundle, load_bundle_or_exit
 from signpost.runtime.logging import configure_logging, get_logger
 from signpost.runtime.settings import Settings
@@ -41,13 +41,7 @@ def build_notifier(settings: Settings, bundle: Bundle) -> Notifier:
         ttl_s=settings.modern_gov_ttl_s, failure_ttl_s=settings.modern_gov_failure_ttl_s)
     return Notifier(bundle, build_channels(settings, client), RetryPolicy(),
                     map_link=settings.map_link, directory=directory,
-                    ack_links=build_ack_links(settings))
-
-
-def build_ack_links(settings: Settings) -> AckLinks | None:
-    secret = settings.ack_secret.get_secret_value() if settings.ack_secret else None
-    key = load_key(secret, settings.ack_secret_file)
-    return AckLinks(key, settings.ack_base_url, settings.ack_ttl_s) if key else None
+                    ack_links=ack_links_from(settings))
 
 
 def run(settings: Settings) -> None:

@@ -11,10 +11,10 @@ import asyncio
 from datetime import UTC, datetime
 
 from schemas import NotificationFailed, NotificationSent, ReportRouted
-from services.notifier.ack import AckLinks
 from services.notifier.channels import Channel, Channels
 from services.notifier.delivery import Delivery, DeliveryFailed, RetryPolicy
 from services.notifier.directory import Directory, StaticDirectory, UnknownOwner
+from signpost.acklinks import AckLinks
 from signpost.bundle import Bundle
 from signpost.runtime import metrics
 from signpost.runtime.logging import get_logger

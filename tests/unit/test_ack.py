@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.notifier.ack import AckLinks, InvalidAck, load_key
 from services.notifier.channels import Channels
 from services.notifier.delivery import RetryPolicy
 from services.notifier.notify import Notifier
+from signpost.acklinks import AckLinks, InvalidAck, load_key
 from signpost.bundle import Bundle
 from tests.unit.test_email_message import routed
 from tests.unit.test_notify import ScriptedChannel

@@ -147,7 +147,8 @@ async def test_status_follows_the_report() -> None:
     body = routed.json()
     assert body["status"] == "routed" and body["category"] == "speeding"
     assert body["owners"] == [{"id": "vale-county", "name": "Vale County Council",
-                               "tier": "county", "notification": "pending"}]
+                               "tier": "county", "notification": "pending",
+                               "acknowledged_at": None}]
     assert unknown.status_code == 404 and unknown.headers["content-type"] == PROBLEM
 
 

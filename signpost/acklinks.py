@@ -2,9 +2,9 @@
 
 The link names the report, the owner and an expiry, and carries an HMAC-SHA256 over the three,
 keyed with a secret only Signpost holds (SIGNPOST_ACK_SECRET or SIGNPOST_ACK_SECRET_FILE), so
-nobody can forge one for another owner or extend its life. Serving it (a GET that shows a
-confirm button, a POST that publishes ReportAcknowledged once) is intake's job, still to come;
-it calls `AckLinks.verify` with the link's parts.
+nobody can forge one for another owner or extend its life. The notifier signs links; intake
+serves them (a GET shows a confirm button, so a mail scanner following links acknowledges
+nothing; the POST verifies and publishes ReportAcknowledged).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
+
+from signpost.runtime.settings import Settings
 
 
 class InvalidAck(ValueError):
@@ -67,3 +69,10 @@ def load_key(secret: str | None, secret_file: Path | None) -> bytes | None:
     if secret_file:
         return secret_file.read_bytes().strip()
     return None
+
+
+def ack_links_from(settings: Settings) -> AckLinks | None:
+    """The links as configured; None (no links) where no key is set, as in development."""
+    secret = settings.ack_secret.get_secret_value() if settings.ack_secret else None
+    key = load_key(secret, settings.ack_secret_file)
+    return AckLinks(key, settings.ack_base_url, settings.ack_ttl_s) if key else None
