@@ -16,7 +16,9 @@ from typing import Any
 import faust
 import numpy as np
 
-from schemas import Report, ReportRouted, ReportSubmitted
+from schemas import Report, ReportRouted, ReportSubmitted, ReportUnroutable
+from services.router.duplicates import OpenReports
+from services.router.recent import rebuild
 from services.router.reload import BundleWatcher
 from services.router.router import Router, to_event
 from services.router.rules import Decision, Facts, decide
@@ -37,8 +39,8 @@ class BatchRouter:
     """Turns a batch of submitted records into outputs, one per record, in input order.
     Never raises for a record: a bad one becomes a dead letter with its reason."""
 
-    def __init__(self, router: Router, topics: Any) -> None:
-        self.router, self.topics = router, topics
+    def __init__(self, router: Router, topics: Any, duplicates: OpenReports | None = None) -> None:
+        self.router, self.topics, self.duplicates = router, topics, duplicates
         self._decisions: dict[tuple[Any, ...], Decision] = {}
 
     def use(self, router: Router) -> None:
@@ -77,7 +79,7 @@ class BatchRouter:
                 if found is None:
                     found = self.router.index.containing(report.location.lon,
                                                          report.location.lat)
-                outcome = to_event(report, self._decide(report, found))
+                outcome = self._link_duplicate(to_event(report, self._decide(report, found)))
             except Exception as exc:  # a bug must not skip a report: keep it, with the reason
                 log.exception("routing_failed", reference=report.reference)
                 outputs[i] = self._dead(record, f"routing failed: {type(exc).__name__}: {exc}")
@@ -94,6 +96,22 @@ class BatchRouter:
                 outputs[i] = Output(self.topics.triage, record.key, outcome)
         self._count(events, started, routed, unroutable)
         return outputs
+
+    def _link_duplicate(self, outcome: ReportRouted | ReportUnroutable,
+                        ) -> ReportRouted | ReportUnroutable:
+        """Name the open report this one likely repeats; remember it if routed. Routing is
+        unchanged: a likely duplicate still goes to its owner, with the link."""
+        if self.duplicates is None:
+            return outcome
+        report = outcome.report
+        original = self.duplicates.likely_duplicate_of(report)
+        if isinstance(outcome, ReportRouted):
+            self.duplicates.record(report, outcome.owner.id, original)
+        if original is None:
+            return outcome
+        metrics.likely_duplicates.labels(report.category).inc()
+        log.debug("likely_duplicate", reference=report.reference, likely_duplicate_of=original)
+        return outcome.model_copy(update={"likely_duplicate_of": original})
 
     def _locate(self, events: list[ReportSubmitted]) -> list[Any]:
         """One vectorised look-up for the batch; None (look up one by one) if it fails."""
@@ -131,7 +149,9 @@ def create_app(settings: Settings, router: Router) -> faust.App:
     # No Faust agent or table: the app runs its web server and producer, and the batch
     # consumer below is the only member of the router's consumer group.
     app.producer_only = True
-    process = BatchRouter(router, settings.topics)
+    duplicates = OpenReports(settings.duplicate_window_h * 3600, settings.duplicate_distance_m,
+                             settings.duplicate_max_reports)
+    process = BatchRouter(router, settings.topics, duplicates)
 
     async def send(topic: str, key: bytes | None, value: bytes, headers: Headers) -> Any:
         return await app.producer.send(topic, key, value, partition=None, timestamp=None,
@@ -141,6 +161,9 @@ def create_app(settings: Settings, router: Router) -> faust.App:
         return [o for o in process(records) if o is not None]
 
     async def consume() -> None:
+        # Before joining the group (and so before readiness): the index's state from the topic.
+        await rebuild(duplicates, settings.kafka_bootstrap, settings.topics.routed,
+                      request_timeout_s=settings.kafka_request_timeout_s)
         consumer = BatchConsumer(
             service=SERVICE, bootstrap=settings.kafka_bootstrap, group_id=app.conf.id,
             topic=settings.topics.submitted, process=route, send=send,

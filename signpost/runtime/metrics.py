@@ -29,6 +29,10 @@ routing_decisions = Counter(
 reports_unroutable = Counter(
     "signpost_reports_unroutable", "Reports sent to triage, by reason", ["reason"]
 )
+likely_duplicates = Counter(
+    "signpost_likely_duplicates", "Reports marked as a likely duplicate of an open report",
+    ["category"],
+)
 routing_seconds = Histogram(
     "signpost_routing_seconds", "Time to decide a report's owner", buckets=LATENCY_BUCKETS
 )
