@@ -135,6 +135,26 @@ class ReportUnroutable(Event):
         return self.report.reference
 
 
+class ReportRerouted(Event):
+    """A report re-decided with a changed bundle (`signpost route replay`) now has a different
+    owner, or is now routed or unroutable where it was not. No owner: unroutable."""
+
+    event_type: Literal["ReportRerouted"] = "ReportRerouted"
+    report: Report
+    previous_owner: Owner | None
+    previous_rule_id: str | None
+    previous_reason_code: str | None
+    previous_bundle_version: str
+    owner: Owner | None
+    rule_id: str | None
+    reason_code: str | None
+    trace: RoutingTrace
+
+    @property
+    def reference(self) -> str:
+        return self.report.reference
+
+
 class NotificationSent(Event):
     event_type: Literal["NotificationSent"] = "NotificationSent"
     report_reference: Reference
@@ -196,6 +216,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ReportSubmitted,
     ReportRouted,
     ReportUnroutable,
+    ReportRerouted,
     NotificationSent,
     NotificationFailed,
     ReportAcknowledged,

@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--answer", action="append", default=[], metavar="ID=VALUE")
     explain.add_argument("--uprn")
     explain.set_defaults(handler=_explain)
+    replay = route.add_parser("replay", help="re-decide reports routed since a time with the "
+                                             "current bundle; publish owner changes")
+    replay.add_argument("--since", required=True, metavar="TIMESTAMP",
+                        help="ISO 8601, e.g. 2026-11-01T09:00:00Z (no zone: UTC)")
+    replay.add_argument("--bundle", type=Path, help="bundle directory (SIGNPOST_BUNDLE_DIR)")
+    replay.add_argument("--dry-run", action="store_true", help="print changes, publish nothing")
+    replay.set_defaults(handler=_replay)
 
     bundle = sub.add_parser("bundle", help="deployment bundle tools").add_subparsers(required=True)
     ons = bundle.add_parser("import-ons", help="build a bundle from ONS boundary GeoJSON")
@@ -116,6 +123,33 @@ def _explain(args: argparse.Namespace) -> int:
     result, code = explain(args.bundle, args.category, args.lat, args.lon, answers, args.uprn)
     print(json.dumps(result, indent=2))
     return code
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from services.router.replay import replay
+    from services.router.router import Router
+    from signpost.bundle import BundleError, load_bundle
+
+    try:
+        since = datetime.fromisoformat(args.since)
+    except ValueError:
+        print(f"signpost: --since takes an ISO 8601 time, got {args.since!r}", file=sys.stderr)
+        return 2
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    settings = Settings()
+    try:
+        router = Router(load_bundle(args.bundle or settings.bundle_dir))
+    except BundleError as exc:
+        print("signpost: invalid bundle:\n  " + "\n  ".join(exc.problems), file=sys.stderr)
+        return 2
+    summary = asyncio.run(replay(settings, router, since, dry_run=args.dry_run))
+    print(f"{'dry run: ' if args.dry_run else ''}scanned {summary.scanned} records, "
+          f"{summary.reports} reports: {summary.unchanged} unchanged, {summary.changed} changed, "
+          f"{summary.errors} errors")
+    return 1 if summary.errors else 0
 
 
 def _import_ons(args: argparse.Namespace) -> int:

@@ -22,9 +22,12 @@ class Topics(BaseSettings):
     notification_retry: str = Field("signpost.notification-retry.v1",
                                     description="Deliveries to try again later")
 
+    rerouted: str = Field("signpost.report-rerouted.v1",
+                          description="Owner changes found by `signpost route replay`")
+
     def all(self) -> list[str]:
         return [self.submitted, self.routed, self.triage, self.notifications, self.dead_letter,
-                self.notification_retry]
+                self.notification_retry, self.rerouted]
 
 
 class Settings(BaseSettings):
