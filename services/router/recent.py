@@ -90,6 +90,9 @@ async def _seek_to_window(consumer: AIOKafkaConsumer, partitions: list[TopicPart
             else:
                 await consumer.seek_to_beginning(tp)
         else:
+            # The embedded broker answers with offset 0 (timestamp -1 for an empty partition)
+            # rather than the first record at the time: that is a scan, and the timestamp
+            # filter in `rebuild` and the index's own window keep only the window.
             consumer.seek(tp, at.offset)
 
 
