@@ -4,15 +4,18 @@ JSON answers are checked against the published Open311 JSON Schemas where ../sha
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 
+from schemas import Owner, ReportAcknowledged, ReportRouted, RoutingTrace, Tier
 from services.intake.api import create_app
 from services.intake.auth import ApiKey, Authenticator, hash_key
-from services.intake.status import StatusProjection
+from services.intake.open311 import NOTES
+from services.intake.status import State, StatusProjection
 from tests.unit.test_intake_api import CATEGORIES, FakePublisher, client
 
 BASE = "/open311/v2"
@@ -195,3 +198,39 @@ async def test_reposts_answer_the_same_request_id() -> None:
                                                        different)]
     assert ids[0] == ids[1] and ids[2] == ids[3]
     assert len(set(ids)) == 3 and len(publisher.events) == 3
+
+
+def test_every_state_has_a_status_note() -> None:
+    assert set(NOTES) == set(typing.get_args(State))
+
+
+async def test_an_acknowledged_request_reads_back_as_json_and_xml(validate: Any) -> None:
+    """Once the owner acknowledged a report, Open311 reads answered 500 (no note for it)."""
+    projection = StatusProjection()
+    app = create_app(FakePublisher(), CATEGORIES, projection=projection)
+    reference = (await post(app, FORM)).json()[0]["service_request_id"]
+    submitted = projection.get(reference)
+    assert submitted is not None and submitted.report is not None
+    owner = Owner(id="ashcombe-pc", name="Ashcombe Parish Council", tier=Tier.PARISH)
+    projection.apply(ReportRouted(
+        report=submitted.report, owner=owner, rule_id="r",
+        trace=RoutingTrace(bundle_version="v", rules_evaluated=["r"], matched_rule="r",
+                           boundaries=[])))
+    projection.apply(ReportAcknowledged(report_reference=reference, owner_id=owner.id))
+    assert submitted.state == "acknowledged"
+    async with client(app) as c:
+        one = await c.get(f"{BASE}/requests/{reference}.json")
+        listed = await c.get(f"{BASE}/requests.json")
+        one_xml = await c.get(f"{BASE}/requests/{reference}.xml")
+        listed_xml = await c.get(f"{BASE}/requests.xml")
+    assert [r.status_code for r in (one, listed, one_xml, listed_xml)] == [200] * 4
+    validate(one.json(), "requests")
+    validate(listed.json(), "requests")
+    assert one.json() == listed.json()
+    request = one.json()[0]
+    assert request["status_notes"] == NOTES["acknowledged"]
+    assert request["agency_responsible"] == "Ashcombe Parish Council"
+    for document in (one_xml, listed_xml):
+        element = ElementTree.fromstring(document.content).find("request")
+        assert element is not None and element.findtext("service_request_id") == reference
+        assert element.findtext("status_notes") == NOTES["acknowledged"]
