@@ -1,6 +1,11 @@
 """Open311 GeoReport v2 under /open311/v2: services, service definitions (a category's
-questions as attributes), posting a request (form-encoded) and reading requests back.
-Errors are the spec's list of {code, description}, with the HTTP status as the code."""
+questions as attributes), posting a request (form-encoded), resolving its token and reading
+requests back. Errors are the spec's list of {code, description}, with the HTTP status as the
+code.
+
+Tokens: the spec lets a server answer a post with a token when the id comes later. Signpost
+assigns the id before it answers, so the token it issues is the id itself; tokens/{token}
+resolves it for clients that always look a token up."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from services.intake.open311_format import (
     Format,
     Open311Error,
     RequestCreated,
+    RequestToken,
     Service,
     ServiceDefinition,
     ServiceRequest,
@@ -115,7 +121,20 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
         notice = ("Received. It goes to the council, parish or housing provider responsible; "
                   f"follow it at {PREFIX}/requests/{accepted.reference}.{fmt}")
         return render(fmt, "service_requests", "request", [RequestCreated(
-            service_request_id=accepted.reference, service_notice=notice)])
+            service_request_id=accepted.reference, service_notice=notice,
+            token=accepted.reference)])
+
+    @api.get("/tokens/{token}.{fmt}", response_model=list[RequestToken],
+             responses=_docs(401, 403, 404, 429))
+    async def get_token(request: Request, token: str, fmt: FmtPath,
+                        api_key: ApiKeyQuery = None) -> Response:
+        auth.authorize_optional(api_key, request.headers.get("origin"), "open311")
+        found = projection.get(token.strip().upper())
+        if found is None or found.report is None:
+            raise bad("token: no request with this token is known here. If it was posted a "
+                      "moment ago, try again shortly.", 404)
+        return render(fmt, "service_requests", "request", [RequestToken(
+            service_request_id=found.reference, token=found.reference)])
 
     @api.get("/requests/{service_request_id}.{fmt}", response_model=list[ServiceRequest],
              responses=_docs(401, 403, 404, 429))

@@ -55,6 +55,12 @@ class ServiceDefinition(BaseModel):
 class RequestCreated(BaseModel):
     service_request_id: str
     service_notice: str | None = None
+    token: str = Field(description="Resolves to service_request_id at tokens/{token}")
+
+
+class RequestToken(BaseModel):
+    service_request_id: str
+    token: str
 
 
 class ServiceRequest(BaseModel):

@@ -28,7 +28,9 @@ KEYS = [ApiKey(source="fms", key_sha256=hash_key("fms-key"))]
 
 @pytest.fixture
 def validate(shared_data: Path) -> Any:
-    """validate(document, "services"): against ../shared/data/open311-schemas/services.json."""
+    """validate(document, "services"): against ../shared/data/open311-schemas/services.json;
+    a name that is no file there (e.g. "TokenResponse") is a list of that swagger.json
+    definition, since the schemas have no file for the token and post responses."""
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
@@ -42,7 +44,9 @@ def validate(shared_data: Path) -> Any:
         for name, s in schemas.items())
 
     def check(document: Any, name: str) -> None:
-        validator = Draft202012Validator(schemas[name + ".json"], registry=registry,
+        schema = schemas.get(name + ".json") or {
+            "type": "array", "items": schemas["swagger.json"]["definitions"][name]}
+        validator = Draft202012Validator(schema, registry=registry,
                                          format_checker=Draft202012Validator.FORMAT_CHECKER)
         errors = list(validator.iter_errors(document))
         assert not errors, [e.message for e in errors]
@@ -103,6 +107,7 @@ async def test_post_request_publishes_the_report(validate: Any) -> None:
     app = create_app(publisher, CATEGORIES, projection=projection)
     response = await post(app, FORM)
     assert response.status_code == 200, response.text
+    validate(response.json(), "RequestResponse")
     [created] = response.json()
     reference = created["service_request_id"]
     assert created["service_notice"]
@@ -234,3 +239,28 @@ async def test_an_acknowledged_request_reads_back_as_json_and_xml(validate: Any)
         element = ElementTree.fromstring(document.content).find("request")
         assert element is not None and element.findtext("service_request_id") == reference
         assert element.findtext("status_notes") == NOTES["acknowledged"]
+
+
+async def test_the_token_a_post_answers_resolves_to_its_request_id(validate: Any) -> None:
+    app = create_app(FakePublisher(), CATEGORIES, authenticator=Authenticator(KEYS))
+    posted = await post(app, {**FORM, "api_key": "fms-key"})
+    [created] = posted.json()
+    reference, token = created["service_request_id"], created["token"]
+    async with client(app) as c:
+        as_json = await c.get(f"{BASE}/tokens/{token}.json")  # reads need no key
+        as_xml = await c.get(f"{BASE}/tokens/{token}.xml")
+        unknown = await c.get(f"{BASE}/tokens/SP-0000-0000-0000.json")
+        unknown_xml = await c.get(f"{BASE}/tokens/nonsense.xml")
+    assert as_json.status_code == 200, as_json.text
+    validate(as_json.json(), "TokenResponse")
+    assert as_json.json() == [{"service_request_id": reference, "token": token}]
+    element = ElementTree.fromstring(as_xml.content).find("request")
+    assert element is not None
+    assert (element.findtext("service_request_id"), element.findtext("token")) == (reference,
+                                                                                   token)
+    assert unknown.status_code == 404
+    assert unknown.json() == [{"code": 404, "description": unknown.json()[0]["description"]}]
+    assert "token" in unknown.json()[0]["description"]
+    error = ElementTree.fromstring(unknown_xml.content).find("error")
+    assert unknown_xml.status_code == 404 and error is not None
+    assert error.findtext("code") == "404"
