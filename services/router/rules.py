@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas import BoundaryHit, RoutingTrace, Tier
+from services.router.geography import AmbiguousArea
 from signpost.bundle import Boundary, Bundle, Organisation, OwnerRef, Rule
 
 
@@ -47,6 +48,12 @@ def decide(bundle: Bundle, facts: Facts, areas: dict[str, Boundary]) -> Decision
                              f"category {facts.category!r} is not in the bundle")
         if not areas:
             raise Unroutable("outside_area", "the location is outside every boundary in the bundle")
+        ambiguous = [a for a in areas.values() if isinstance(a, AmbiguousArea)]
+        if ambiguous:  # overlapping boundaries: a person decides, no nearest-owner guess
+            raise Unroutable("ambiguous_area", "; ".join(
+                f"the location is inside {len(a.candidates)} overlapping {a.layer} boundaries: "
+                + ", ".join(f"{b.feature_id} ({b.name})" for b in a.candidates)
+                for a in sorted(ambiguous, key=lambda a: a.layer)))
         for rule in bundle.rules:
             evaluated.append(rule.id)
             if matches(rule, facts, areas, bundle):
@@ -113,7 +120,9 @@ def _housing_provider(facts: Facts, areas: dict[str, Boundary], bundle: Bundle) 
 
 def _trace(bundle: Bundle, evaluated: list[str], matched: str | None,
            areas: dict[str, Boundary]) -> RoutingTrace:
+    found = [c for b in areas.values()
+             for c in (b.candidates if isinstance(b, AmbiguousArea) else (b,))]
     hits = [BoundaryHit(layer=b.layer, feature_id=b.feature_id, name=b.name)
-            for b in sorted(areas.values(), key=lambda b: b.layer)]
+            for b in sorted(found, key=lambda b: (b.layer, b.feature_id))]
     return RoutingTrace(bundle_version=bundle.version, rules_evaluated=list(evaluated),
                         matched_rule=matched, boundaries=hits)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from services.router.geography import BoundaryIndex
+from services.router.geography import AmbiguousArea, BoundaryIndex
 from signpost.bundle import Boundary, Bundle
 
 # Demo parishes: Ashcombe E04999001 (-1.6..-1.5) and Bramley Green E04999002 (-1.5..-1.4) share
@@ -71,3 +71,42 @@ def test_containing_many_of_nothing(demo_bundle: Bundle) -> None:
 
 def test_empty_index() -> None:
     assert BoundaryIndex([]).containing(0.0, 0.0) == {}
+
+
+# Overlapping parishes (bad data): P-a 0..2 and P-b 1..3 overlap over 1..2; one district.
+OVERLAP = [Boundary("parish", "P-b", "Bee", box(1, 0, 3, 2)),
+           Boundary("district", "D-1", "Dee", box(0, 0, 3, 2)),
+           Boundary("parish", "P-a", "Ay", box(0, 0, 2, 2))]
+
+
+def test_a_point_inside_overlapping_features_is_ambiguous() -> None:
+    for order in (OVERLAP, OVERLAP[::-1]):
+        found = BoundaryIndex(order).containing(1.5, 1.0)
+        parish = found["parish"]
+        assert isinstance(parish, AmbiguousArea)
+        assert [b.feature_id for b in parish.candidates] == ["P-a", "P-b"]
+        assert parish.feature_id == "P-a+P-b" and parish.layer == "parish"
+        assert found["district"].feature_id == "D-1"  # other layers are unaffected
+
+
+def test_overlap_edges_go_to_the_feature_holding_the_point_inside() -> None:
+    index = BoundaryIndex(OVERLAP)
+    assert parish_id(index, 0.5, 1.0) == "P-a"
+    assert parish_id(index, 2.5, 1.0) == "P-b"
+    assert parish_id(index, 1.0, 1.0) == "P-a"  # on P-b's edge, inside P-a
+    assert parish_id(index, 2.0, 1.0) == "P-b"  # on P-a's edge, inside P-b: not the lower id
+    assert parish_id(index, 1.5, 2.0) == "P-a"  # on both edges (the top): the lower id
+
+
+def test_containing_many_agrees_with_containing_where_features_overlap() -> None:
+    squares = [Boundary("parish", fid, fid, box(x, y, x + 1, y + 1))
+               for fid, x, y in (("Q-d", 1, 1), ("Q-b", 0, 1), ("Q-c", 1, 0), ("Q-a", 0, 0))]
+    index = BoundaryIndex(OVERLAP + squares + [Boundary("parish", "Q-x", "x", box(0.5, 0.5,
+                                                                                  1.5, 1.5))])
+    axis = np.arange(-0.25, 3.3, 0.25)
+    lons, lats = (a.ravel() for a in np.meshgrid(axis, axis))
+    batch = index.containing_many(lons, lats)
+    singles = [index.containing(float(x), float(y)) for x, y in zip(lons, lats, strict=True)]
+    assert batch == singles
+    assert any(isinstance(f.get("parish"), AmbiguousArea) for f in batch)
+    assert any(f.get("parish") and not isinstance(f["parish"], AmbiguousArea) for f in batch)

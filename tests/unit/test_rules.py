@@ -9,12 +9,14 @@ The tiny county (lon/lat, degrees) is two districts side by side:
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from schemas import Location, Report, ReportUnroutable
 from services.router.router import Router
 from services.router.rules import Decision, Facts
 from signpost.bundle import Bundle, load_bundle
@@ -227,6 +229,28 @@ def test_area_tier_on_a_feature_without_owner_does_not_match(tiny: Any) -> None:
     assert route(bundle, "bench", IN_P1).rule_id == "parish-tier"
     assert route(bundle, "bench", IN_P3).rule_id == "rest"  # P3 has no council
     assert route(bundle, "bench", UNPARISHED_D1).rule_id == "rest"
+
+
+def test_overlapping_parishes_go_to_triage_naming_both(tiny: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bad data: P1X overlaps P1 (0.5..1 x 0..1). No nearest-owner guess: triage, with why."""
+    monkeypatch.setitem(LAYERS, "parish", [*LAYERS["parish"], _box("P1X", 0.5, 0, 1.5, 1)])
+    bundle = tiny(rule("parish", "bench", {"layer": "parish"}))
+    decision = route(bundle, "bench", (0.75, 0.5))
+    assert not decision.routed and decision.reason_code == "ambiguous_area"
+    assert "parish" in (decision.reason or "") and "P1 (P1), P1X (P1X)" in (decision.reason or "")
+    assert decision.trace.rules_evaluated == []
+    assert [(b.layer, b.feature_id) for b in decision.trace.boundaries] == [
+        ("county", "C1"), ("district", "D1"), ("parish", "P1"), ("parish", "P1X")]
+    report = Report(reference="SP-AAAA-BBBB-CCCC", category="bench",
+                    submitted_at=datetime(2026, 11, 22, tzinfo=UTC),
+                    location=Location(lat=0.5, lon=0.75))
+    event = Router(bundle).route(report)
+    assert isinstance(event, ReportUnroutable) and event.reason_code == "ambiguous_area"
+    assert owner_id(route(bundle, "bench", (0.25, 0.5))) == "p1"  # P1 alone
+    assert owner_id(route(bundle, "bench", IN_P2)) == "p2"  # on P1X's edge, inside P2
+    # P2 and P3 only touch: a point on their shared edge still goes to the lower id.
+    assert owner_id(route(bundle, "bench", (2.0, 0.5))) == "p2"
 
 
 # The demo bundle: Vale county, with its real rule set ----------------------------------------
