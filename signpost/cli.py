@@ -113,14 +113,19 @@ def _mailcatcher(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from services.router.explain import explain
+    from services.router.explain import InvalidInput, explain
 
     answers = dict(a.split("=", 1) for a in args.answer if "=" in a)
     bad = [a for a in args.answer if "=" not in a]
     if bad:
         print(f"signpost: --answer takes ID=VALUE, got {bad[0]!r}", file=sys.stderr)
         return 2
-    result, code = explain(args.bundle, args.category, args.lat, args.lon, answers, args.uprn)
+    try:
+        result, code = explain(args.bundle, args.category, args.lat, args.lon, answers,
+                               args.uprn)
+    except InvalidInput as exc:
+        print(f"signpost: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2))
     return code
 

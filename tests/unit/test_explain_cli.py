@@ -47,7 +47,6 @@ def test_answers_and_uprn_are_used(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(("category", "lat", "lon", "reason_code"), [
     ("bus_shelter", "0.0", "0.0", "outside_area"),
-    ("volcano", "51.05", "-1.55", "unknown_category"),
 ])
 def test_unroutable_exits_1(capsys: pytest.CaptureFixture[str], category: str, lat: str,
                             lon: str, reason_code: str) -> None:
@@ -82,3 +81,30 @@ def test_missing_required_option_is_a_usage_error(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit) as exited:
         main(["route", "explain", "--lat", "51", "--lon", "-1.5"])
     assert exited.value.code == 2 and "--category" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--category", "volcano", *ASHCOMBE],
+     "signpost: --category volcano: Not a category this service handles. Choose one of: "
+     "bus_shelter,"),
+    (["--category", "speeding", *ASHCOMBE, "--answer", "colour=red"],
+     "signpost: --answer colour: Not a question for this category. Its questions are: "
+     "speed_limit, road_type, pattern"),
+    (["--category", "pothole", *ASHCOMBE, "--answer", "speed_limit=30"],
+     "signpost: --answer speed_limit: Not a question for this category."),
+    (["--category", "speeding", *ASHCOMBE, "--answer", "speed_limit=70"],
+     "signpost: --answer speed_limit: Not an allowed answer. Choose one of: 20, 30, 40 or more"),
+    (["--category", "pothole", "--lat", "nan", "--lon", "-1.55"],
+     "signpost: --lat: must be a finite number from -90 to 90 (WGS84 degrees)"),
+    (["--category", "pothole", "--lat", "51.05", "--lon", "inf"],
+     "signpost: --lon: must be a finite number from -180 to 180 (WGS84 degrees)"),
+    (["--category", "pothole", "--lat=-inf", "--lon=nan"], "signpost: --lat: must be"),
+    (["--category", "pothole", "--lat", "91", "--lon", "-1.55"], "signpost: --lat: must be"),
+])
+def test_inputs_no_report_could_have_exit_2_with_one_line(
+        capsys: pytest.CaptureFixture[str], args: list[str], error: str) -> None:
+    """Not routed: an unknown category or answer, or a point that is no WGS84 point."""
+    code = main(["route", "explain", *args])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.startswith(error) and captured.err.count("\n") == 1, captured.err
