@@ -27,7 +27,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run_dev(port: int, outbox: Path | None, bundle: Path) -> int:
     started = time.monotonic()
-    system = LocalSystem(bundle=bundle, ports=Ports(broker=free_port(), intake=port))
+    # Development: intake takes calls without an API key (it says so once at start).
+    system = LocalSystem(bundle=bundle, ports=Ports(broker=free_port(), intake=port),
+                         open_intake=True)
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

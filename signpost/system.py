@@ -86,6 +86,9 @@ class LocalSystem:
     extra_env: dict[str, str] = field(default_factory=dict)
     # Where clients reach the broker, if not directly (e.g. through a fault-injecting proxy).
     advertised_port: int | None = None
+    # Local runs (dev, tests, bench) accept calls without an API key unless given a keys file
+    # (SIGNPOST_API_KEYS_FILE in extra_env, which always wins); deployments never set this.
+    open_intake: bool = True
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -105,6 +108,7 @@ class LocalSystem:
             "SIGNPOST_NOTIFIER_PORT": str(self.ports.notifier),
             "SIGNPOST_SMTP_PORT": str(self.ports.smtp),
             "SIGNPOST_KAFKA_SESSION_TIMEOUT_S": "6",
+            "SIGNPOST_INTAKE_OPEN": "true" if self.open_intake else "false",
             "PYTHONUNBUFFERED": "1",
         })
         env.update(self.extra_env)

@@ -1,4 +1,5 @@
-"""Entry point: `signpost intake`. Refuses to start on an invalid bundle or keys file."""
+"""Entry point: `signpost intake`. Refuses to start on an invalid bundle or keys file, and
+without a keys file unless SIGNPOST_INTAKE_OPEN=true."""
 
 from __future__ import annotations
 
@@ -25,12 +26,24 @@ from signpost.runtime.settings import Settings
 BACKSTOP_GRACE_S = 1.0
 
 
+class KeysRequired(Exception):
+    """No SIGNPOST_API_KEYS_FILE and no explicit SIGNPOST_INTAKE_OPEN=true."""
+
+
 def authenticator(settings: Settings) -> Authenticator:
-    """From SIGNPOST_API_KEYS_FILE; without one, open (development), said once at start."""
+    """From SIGNPOST_API_KEYS_FILE. Without one, intake runs open only if told to explicitly
+    (SIGNPOST_INTAKE_OPEN=true), said once at start: a forgotten setting must not open it.
+    A keys file always wins, so intake_open cannot switch keys off."""
     if settings.api_keys_file is None:
+        if not settings.intake_open:
+            raise KeysRequired(
+                "SIGNPOST_API_KEYS_FILE is not set: intake needs API keys. Name the keys file, "
+                "or set SIGNPOST_INTAKE_OPEN=true to accept calls without a key "
+                "(development only).")
         get_logger(__name__).warning(
-            "intake_open", detail="SIGNPOST_API_KEYS_FILE is not set: intake accepts calls "
-                                  "without an API key (development mode)")
+            "intake_open", detail="SIGNPOST_INTAKE_OPEN is true and no SIGNPOST_API_KEYS_FILE "
+                                  "is set: intake accepts calls without an API key "
+                                  "(development mode)")
         return Authenticator(None)
     return Authenticator(load_api_keys(settings.api_keys_file),
                          default_rate_per_minute=settings.intake_rate_per_minute)
@@ -39,7 +52,8 @@ def authenticator(settings: Settings) -> Authenticator:
 def build_app(settings: Settings, categories: Sequence[Category],
               publish_timeout_s: float | None = None) -> FastAPI:
     """The real wiring: a Kafka publisher and the status feed, started and stopped by the
-    app's lifespan. Raises ApiKeysError on a bad keys file."""
+    app's lifespan. Raises ApiKeysError on a bad keys file, KeysRequired on none."""
+    auth = authenticator(settings)  # first: refuse before building anything else
     timeout_s = publish_timeout_s or settings.intake_publish_timeout_s
     publisher = KafkaReportPublisher(settings, timeout_s=timeout_s)
     projection = StatusProjection(settings.intake_status_max_reports)
@@ -56,7 +70,7 @@ def build_app(settings: Settings, categories: Sequence[Category],
             await publisher.stop()
 
     return create_app(
-        publisher, categories, projection=projection, authenticator=authenticator(settings),
+        publisher, categories, projection=projection, authenticator=auth,
         idempotency=IdempotencyStore(settings.intake_idempotency_ttl_s,
                                      settings.intake_idempotency_max_keys),
         lifespan=lifespan, publish_timeout_s=timeout_s + BACKSTOP_GRACE_S,
@@ -74,6 +88,9 @@ def run(settings: Settings) -> None:
         app = build_app(settings, list(bundle.categories.values()))
     except ApiKeysError as exc:
         log.error("api_keys_invalid", problem=str(exc))
+        sys.exit(2)
+    except KeysRequired as exc:
+        log.error("api_keys_required", problem=str(exc))
         sys.exit(2)
     uvicorn.run(app, host=settings.intake_host, port=settings.intake_port, log_config=None,
                 access_log=False)

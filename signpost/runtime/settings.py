@@ -49,8 +49,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".signpost-data")
 
     intake_host: str = "127.0.0.1"
-    # Intake only. No keys file: intake runs open (development) and says so once at start.
+    # Intake only. Keys are required: without a keys file intake refuses to start, unless
+    # intake_open says explicitly to run open (development; `signpost dev` and tests do).
     api_keys_file: Path | None = Field(None, description="YAML/JSON list of hashed API keys")
+    intake_open: bool = Field(False, description="Without a keys file, accept calls with no "
+                                                 "API key (development only)")
     intake_publish_timeout_s: float = Field(5.0, gt=0, description="Wait for the broker's ack")
     intake_retry_after_s: int = Field(5, ge=1, description="Retry-After on 503")
     intake_rate_per_minute: int = Field(60, ge=1, description="Default per-key rate limit")

@@ -86,7 +86,7 @@ def broker() -> Iterator[tuple[subprocess.Popen[bytes], Settings]]:
     process = start_broker(port := _free_port())
     try:
         settings = Settings(kafka_bootstrap=f"127.0.0.1:{port}", kafka_idempotent_producer=False,
-                            kafka_request_timeout_s=3, partitions=2)
+                            kafka_request_timeout_s=3, partitions=2, intake_open=True)
         asyncio.run(ensure_topics(settings))
         yield process, settings
     finally:
