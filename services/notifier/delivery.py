@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import cached_property
 
 from schemas import Report, ReporterContact, ReportRouted
 from signpost.bundle import Category, Organisation
+from signpost.bundle.templates import EmailTemplates
+from signpost.gridref import grid_reference
 
 
 class DeliveryFailed(Exception):
@@ -57,10 +60,16 @@ class Delivery:
     category: Category | None
     map_url: str
     ack_url: str | None = None
+    email_templates: EmailTemplates | None = None  # the category's own email, from the bundle
 
     @property
     def report(self) -> Report:
         return self.routed.report
+
+    @cached_property
+    def grid_reference(self) -> str | None:
+        """The OS grid reference, e.g. "ST 12345 67890"; None outside the National Grid."""
+        return grid_reference(self.report.location.lat, self.report.location.lon)
 
     @property
     def category_name(self) -> str:

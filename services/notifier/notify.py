@@ -63,6 +63,7 @@ class Notifier:
             map_url=self.map_link.format(lat=f"{location.lat:.6f}", lon=f"{location.lon:.6f}"),
             ack_url=(self.ack_links.link(routed.report.reference, organisation.id)
                      if self.ack_links else None),
+            email_templates=self.bundle.templates.get(routed.report.category),
         )
 
     async def _send_with_retries(self, channel: Channel, delivery: Delivery) -> str | None:

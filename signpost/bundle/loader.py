@@ -7,6 +7,7 @@ Layout:
   categories.yaml       report categories and their (up to three) questions
   rules.yaml            ordered ownership rules; first match wins
   housing_register.csv  optional: uprn,provider
+  templates/            optional: a category's own email, <category id>.txt.j2 and .html.j2
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from signpost.bundle.model import (
     Organisation,
     Rule,
 )
+from signpost.bundle.templates import load_templates
 
 WGS84 = "EPSG:4326"
 M = TypeVar("M", bound=BaseModel)
@@ -71,11 +73,16 @@ def load_bundle(directory: Path | str) -> Bundle:
     root = Path(directory)
     manifest = _load_one(root / "bundle.yaml", Manifest, problems)
     organisations = _load_list(root / "organisations.yaml", Organisation, problems, sources)
+    before = len(problems)
     categories = _load_list(root / "categories.yaml", Category, problems, sources)
+    categories_whole = len(problems) == before
     rules = _load_list(root / "rules.yaml", Rule, problems, sources)
     boundaries = [b for lf in (manifest.boundaries if manifest else []) for b in
                   _load_layer(root, lf, problems, sources)]
     register = _load_register(root / "housing_register.csv", problems, sources)
+    # Templates name categories: with categories.yaml broken, they would only add noise.
+    templates = (load_templates(root, {c.id: c for c in categories}, problems)
+                 if categories_whole else {})
     if problems or manifest is None:
         raise BundleError(problems or ["bundle.yaml: unreadable"])
     bundle = Bundle(
@@ -86,6 +93,7 @@ def load_bundle(directory: Path | str) -> Bundle:
         rules=rules,
         boundaries=boundaries,
         housing_register=register,
+        templates=templates,
     )
     _cross_check(bundle, sources, problems)
     if problems:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 # Only builds an Element to check path syntax; never parses XML (bandit B405 reviewed).
 from xml.etree.ElementTree import Element  # nosec B405
@@ -21,6 +21,9 @@ from pydantic import (
 from shapely.geometry.base import BaseGeometry
 
 from schemas import Tier
+
+if TYPE_CHECKING:  # templates.py imports this module
+    from signpost.bundle.templates import EmailTemplates
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 LAYERS = ("parish", "district", "county", "estate")
@@ -198,6 +201,8 @@ class Bundle:
     rules: list[Rule]
     boundaries: list[Boundary]
     housing_register: dict[str, str] = field(default_factory=dict)  # UPRN -> provider id
+    # Category id -> its own email, compiled; other categories use the notifier's default.
+    templates: dict[str, EmailTemplates] = field(default_factory=dict)
 
     def organisation_for_area(self, feature_id: str) -> Organisation | None:
         return self._area_owners.get(feature_id)

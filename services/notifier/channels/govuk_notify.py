@@ -74,6 +74,7 @@ def personalisation(delivery: Delivery) -> Personalisation:
         "clerk_name": delivery.organisation.clerk.name,
         "reported_at": report.submitted_at.strftime("%d %B %Y, %H:%M UTC"),
         "location": f"{report.location.lat:.6f}, {report.location.lon:.6f}",
+        "grid_reference": delivery.grid_reference or "",
         "map_link": delivery.map_url,
         "answers": answers or "None",
         "description": report.description or "(nothing)",

@@ -41,12 +41,15 @@ class Open311Channel:
 
 def request_form(delivery: Delivery, service_code: str, api_key: str) -> dict[str, str]:
     report, reporter = delivery.report, delivery.reporter
+    # GeoReport v2 has no field for a grid reference, so it goes where a case officer reads.
+    grid = f"\nGrid reference: {delivery.grid_reference}" if delivery.grid_reference else ""
     form = {
         "api_key": api_key,
         "service_code": service_code,
         "lat": f"{report.location.lat:.6f}",
         "long": f"{report.location.lon:.6f}",
-        "description": f"{report.description}\n\nSignpost reference: {report.reference}".strip(),
+        "description": (f"{report.description}\n\n"
+                        f"Signpost reference: {report.reference}{grid}").strip(),
         **{f"attribute[{qid}]": answer for qid, answer in report.answers.items()},
     }
     if reporter:

@@ -59,6 +59,7 @@ def payload(delivery: Delivery) -> dict[str, Any]:
         "category_name": delivery.category_name,
         "owner": routed.owner.model_dump(mode="json"),
         "location": report.location.model_dump(mode="json"),
+        "grid_reference": delivery.grid_reference,
         "answers": report.answers,
         "description": report.description,
         "uprn": report.uprn,
