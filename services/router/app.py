@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -20,7 +21,7 @@ from schemas import Report, ReportRouted, ReportSubmitted, ReportUnroutable
 from services.router.duplicates import OpenReports
 from services.router.recent import rebuild
 from services.router.reload import BundleWatcher
-from services.router.router import Router, to_event
+from services.router.router import Router, outcome_id, to_event
 from services.router.rules import Decision, Facts, decide
 from signpost.bundle import Boundary
 from signpost.runtime import metrics
@@ -50,8 +51,8 @@ class BatchRouter:
     def _decide(self, report: Report, found: dict[str, Boundary]) -> Decision:
         """`decide` is pure in the report's facts and the boundaries found, and most reports
         share both with an earlier one: remember the decision (bounded)."""
-        key = (report.category, tuple(sorted(report.answers.items())), report.uprn,
-               tuple(sorted((layer, b.feature_id) for layer, b in found.items())))
+        key = (report.category, frozenset(report.answers.items()), report.uprn,
+               frozenset((layer, b.feature_id) for layer, b in found.items()))
         decision = self._decisions.get(key)
         if decision is None:
             facts = Facts(report.category, dict(report.answers), report.uprn)
@@ -69,21 +70,27 @@ class BatchRouter:
                 events.append((i, decode(record.value, ReportSubmitted)))
             except PoisonRecord as exc:
                 outputs[i] = self._dead(record, str(exc))
-        started = time.perf_counter()
+        started, now = time.perf_counter(), datetime.now(UTC)  # one moment for the batch
         areas = self._locate([e for _, e in events])
         routed: Counter[tuple[str, str, str]] = Counter()
         unroutable: Counter[str] = Counter()
+        duplicates: Counter[str] = Counter()
         for (i, event), found in zip(events, areas, strict=True):
             record, report = records[i], event.report
             try:
                 if found is None:
                     found = self.router.index.containing(report.location.lon,
                                                          report.location.lat)
-                outcome = self._link_duplicate(to_event(report, self._decide(report, found)))
+                decision = self._decide(report, found)
+                outcome = self._link_duplicate(
+                    to_event(report, decision, event_id=outcome_id(event.event_id),
+                             occurred_at=now))
             except Exception as exc:  # a bug must not skip a report: keep it, with the reason
                 log.exception("routing_failed", reference=report.reference)
                 outputs[i] = self._dead(record, f"routing failed: {type(exc).__name__}: {exc}")
                 continue
+            if outcome.likely_duplicate_of:
+                duplicates[report.category] += 1
             if isinstance(outcome, ReportRouted):
                 routed[(report.category, outcome.owner.tier.value, outcome.rule_id)] += 1
                 log.debug("report_routed", reference=report.reference, owner=outcome.owner.id,
@@ -94,7 +101,7 @@ class BatchRouter:
                 log.debug("report_unroutable", reference=report.reference,
                           reason_code=outcome.reason_code)
                 outputs[i] = Output(self.topics.triage, record.key, outcome)
-        self._count(events, started, routed, unroutable)
+        self._count(events, started, routed, unroutable, duplicates)
         return outputs
 
     def _link_duplicate(self, outcome: ReportRouted | ReportUnroutable,
@@ -109,7 +116,6 @@ class BatchRouter:
             self.duplicates.record(report, outcome.owner.id, original)
         if original is None:
             return outcome
-        metrics.likely_duplicates.labels(report.category).inc()
         log.debug("likely_duplicate", reference=report.reference, likely_duplicate_of=original)
         return outcome.model_copy(update={"likely_duplicate_of": original})
 
@@ -130,7 +136,8 @@ class BatchRouter:
 
     @staticmethod
     def _count(events: list[Any], started: float, routed: Counter[tuple[str, str, str]],
-               unroutable: Counter[str]) -> None:
+               unroutable: Counter[str], duplicates: Counter[str]) -> None:
+        """The batch's metrics, each label set touched once per batch, not once per report."""
         if not events:
             return
         each = (time.perf_counter() - started) / len(events)
@@ -140,6 +147,8 @@ class BatchRouter:
             metrics.routing_decisions.labels(category, tier, rule).inc(n)
         for reason, n in unroutable.items():
             metrics.reports_unroutable.labels(reason).inc(n)
+        for category, n in duplicates.items():
+            metrics.likely_duplicates.labels(category).inc(n)
         log.info("batch_routed", reports=len(events), routed=sum(routed.values()),
                  unroutable=sum(unroutable.values()))
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from typing import Any
+
 from schemas import Owner, Report, ReportRouted, ReportUnroutable
 from services.router.geography import BoundaryIndex
 from services.router.rules import Decision, Facts, decide
@@ -22,9 +26,25 @@ class Router:
         return to_event(report, decision)
 
 
-def to_event(report: Report, decision: Decision) -> ReportRouted | ReportUnroutable:
+def to_event(report: Report, decision: Decision, *, event_id: str | None = None,
+             occurred_at: datetime | None = None) -> ReportRouted | ReportUnroutable:
+    """The decision as an event. `event_id` (derived from the submitted event's) makes a
+    redelivered report's outcome the same event, recognisable as such downstream; a batch
+    passes one `occurred_at` for all its events rather than reading the clock for each."""
+    ids: dict[str, Any] = {"event_id": event_id} if event_id else {}
+    if occurred_at:
+        ids["occurred_at"] = occurred_at
     if decision.owner is None or decision.rule_id is None:
         return ReportUnroutable(report=report, reason_code=decision.reason_code or "unknown",
-                                reason=decision.reason or "", trace=decision.trace)
+                                reason=decision.reason or "", trace=decision.trace, **ids)
     owner = Owner(id=decision.owner.id, name=decision.owner.name, tier=decision.owner.tier)
-    return ReportRouted(report=report, owner=owner, rule_id=decision.rule_id, trace=decision.trace)
+    return ReportRouted(report=report, owner=owner, rule_id=decision.rule_id,
+                        trace=decision.trace, **ids)
+
+
+def outcome_id(submitted_event_id: str) -> str:
+    """The id of the routing outcome of a submitted event: the same on every redelivery."""
+    return str(uuid.uuid5(_OUTCOME_IDS, submitted_event_id))
+
+
+_OUTCOME_IDS = uuid.UUID("5b1c0c1e-9d6a-4f57-9a52-3f0d3c1f0a71")  # namespace, fixed forever

@@ -60,18 +60,40 @@ async def deliver(outputs: list[Output], source: str, send: Send | None = None) 
 
     Without `send`, each output goes through its Faust topic; with it (the batch consumer),
     straight to the producer, where `Output.topic` is the topic's name."""
-    pending = outputs
+    await settle(outputs, await enqueue(outputs, source, send), source, send)
+
+
+async def enqueue(outputs: list[Output], source: str, send: Send | None) -> list[Any]:
+    """Hand every output to the producer, in order; the futures of their acknowledgements."""
+    return [await _send(o, source, send) for o in outputs]
+
+
+async def settle(outputs: list[Output], acks: list[Any], source: str,
+                 send: Send | None) -> None:
+    """Wait for the acknowledgement of every output; send again, with backoff, any that the
+    broker refused, until it takes them. Never gives up: the partition holds instead."""
     attempt = 0
-    while pending:
-        futures = [await _send(o, source, send) for o in pending]
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        pending = [o for o, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
-        if pending:
-            attempt += 1
-            delay = min(MAX_BACKOFF_S, 0.2 * 2**attempt) * (0.5 + random.random() / 2)
-            log.error("broker_unavailable", unsent=len(pending), retry_in_s=round(delay, 2),
-                      error=type(next(r for r in results if isinstance(r, BaseException))).__name__)
-            await asyncio.sleep(delay)
+    while True:
+        failed, error = [], ""
+        for output, ack in zip(outputs, acks, strict=True):
+            try:  # in order, not gather: most are done by the time the first is
+                await ack
+            except asyncio.CancelledError:
+                if not (isinstance(ack, asyncio.Future) and ack.cancelled()):
+                    raise  # this task is being cancelled, not the send
+                failed.append(output)
+                error = error or "CancelledError"
+            except Exception as exc:
+                failed.append(output)
+                error = error or type(exc).__name__
+        if not failed:
+            return
+        attempt += 1
+        delay = min(MAX_BACKOFF_S, 0.2 * 2**attempt) * (0.5 + random.random() / 2)
+        log.error("broker_unavailable", unsent=len(failed), retry_in_s=round(delay, 2),
+                  error=error)
+        await asyncio.sleep(delay)
+        outputs, acks = failed, await enqueue(failed, source, send)
 
 
 async def _send(output: Output, source: str, send: Send | None) -> Any:
@@ -94,9 +116,17 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
     """Consume `topic` in batches of up to `max_records` as the group `group_id`: process a
     batch into outputs (in input order), deliver them all, then commit the batch's offsets.
 
-    A rebalance waits for the batch in hand to be delivered and committed before giving up
-    partitions, so a new owner starts after it. A commit that still fails (the group moved on)
-    only means redelivery: at-least-once, which the consumers downstream dedupe.
+    Pipelined one batch deep: while the broker acknowledges one batch's outputs and its
+    offsets are committed, the next batch is processed and handed to the producer. That wait
+    is as long as the processing itself on the embedded broker, so overlapping them is most
+    of the router's speed. Offsets are still committed in order and only after every output
+    of their batch is acknowledged. The one cost: if the broker refuses a batch's outputs
+    after the next batch's were sent, the resent ones land after them, so a key in both
+    batches (a reference submitted twice within milliseconds) can be out of order.
+
+    A rebalance waits for the batch in flight to be delivered and committed before giving
+    up partitions, so a new owner starts after it. A commit that still fails (the group moved
+    on) only means redelivery: at-least-once, which the consumers downstream dedupe.
     `process` must not raise for a bad record; it turns such records into dead letters."""
 
     def __init__(self, *, service: str, bootstrap: str, group_id: str, topic: str,
@@ -108,6 +138,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         self.max_records = max_records
         self.on_assigned = on_assigned
         self._lock = asyncio.Lock()
+        self._in_flight: asyncio.Future[None] | None = None
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, group_id=group_id, client_id=f"signpost-{service}",
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -121,6 +152,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:  # let the batch in hand finish and commit first
+            await self._finish_in_flight()
             if self.on_assigned:
                 self.on_assigned(False)
 
@@ -136,22 +168,39 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
             while True:
                 batches = await self.consumer.getmany(timeout_ms=1000,
                                                       max_records=self.max_records)
-                if batches:
-                    async with self._lock:
-                        await self._handle(batches)
-                    metrics.last_progress.labels(self.service).set(time.time())
+                async with self._lock:
+                    if batches:
+                        await self._start(batches)
+                    else:  # quiet: commit what is in flight now rather than later
+                        await self._finish_in_flight()
         finally:
             await self.consumer.stop()
 
-    async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+    async def _start(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        """Process a batch and hand its outputs to the producer; then wait for the batch
+        before it (acknowledged and committed, in order) and leave this one in flight."""
         records = [r for tp in sorted(batches) for r in batches[tp]]
-        await deliver(self.process(records), self.source, self.send)
+        outputs = self.process(records)
+        acks = await enqueue(outputs, self.source, self.send)
+        await self._finish_in_flight()
+        self._in_flight = asyncio.ensure_future(self._finish(batches, outputs, acks))
+
+    async def _finish_in_flight(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            await in_flight
+
+    async def _finish(self, batches: dict[TopicPartition, list[Any]], outputs: list[Output],
+                      acks: list[Any]) -> None:
+        await settle(outputs, acks, self.source, self.send)
         assigned = self.consumer.assignment()
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batches.items() if tp in assigned}
         try:
             await self.consumer.commit(offsets)
         except KafkaError as exc:  # outputs are acked; the inputs will come again
-            log.warning("commit_failed", error=type(exc).__name__, records=len(records))
+            log.warning("commit_failed", error=type(exc).__name__,
+                        records=sum(len(r) for r in batches.values()))
+        metrics.last_progress.labels(self.service).set(time.time())
         for tp in batches:
             highwater = self.consumer.highwater(tp)
             if highwater is not None and tp in offsets:
