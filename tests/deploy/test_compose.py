@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 from importlib import metadata
 
-import pytest
-
-from .conftest import REPO, TOPICS, load_yaml
+from .conftest import REPO, TOPICS, load_yaml, missing
 
 COMPOSE = load_yaml(REPO / "docker-compose.yml")
 SERVICES = COMPOSE["services"]
@@ -26,8 +24,7 @@ def compose_schema() -> dict:
     try:
         dist = metadata.distribution("check-jsonschema")
     except metadata.PackageNotFoundError:
-        pytest.skip("check-jsonschema (ships the compose-spec schema) is not installed; "
-                    "pip install -r deploy/ci-requirements.txt")
+        missing("check-jsonschema (ships the compose-spec schema) is not installed")
     path = dist.locate_file("check_jsonschema/builtin_schemas/vendor/compose-spec.json")
     return json.loads(path.read_text())
 
@@ -40,16 +37,37 @@ def test_valid_against_compose_spec_schema() -> None:
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
 
 
-def test_depends_on_always_has_a_condition() -> None:
+def test_depends_on_waits_for_health_or_completion() -> None:
     for name, service in SERVICES.items():
         depends = service.get("depends_on", {})
         assert isinstance(depends, dict), f"{name}: depends_on must be the long form"
         for target, spec in depends.items():
             assert target in SERVICES, f"{name} depends on unknown {target}"
-            assert spec.get("condition") in {
-                "service_healthy", "service_completed_successfully", "service_started"}
-            if spec["condition"] == "service_healthy":
-                assert "healthcheck" in SERVICES[target], f"{target} has no healthcheck"
+            # Started is not ready: wait for a health check, or for a one-shot to succeed.
+            expected = ("service_completed_successfully" if target in ONE_SHOT
+                        else "service_healthy")
+            assert spec.get("condition") == expected, f"{name} -> {target}: want {expected}"
+            if expected == "service_healthy":
+                assert SERVICES[target].get("healthcheck", {}).get("test"), \
+                    f"{target} has no healthcheck"
+
+
+# What each image can run for its health check (none of the third-party images has curl):
+# prom/prometheus and grafana/grafana (Alpine) carry busybox wget; mailpit has `mailpit readyz`;
+# apache/kafka its own scripts; Signpost's image Python.
+IMAGE_COMMANDS = {"prom/prometheus": "wget", "grafana/grafana": "wget",
+                  "axllent/mailpit": "/mailpit", "apache/kafka": "/opt/kafka/bin/",
+                  "signpost": "python"}
+
+
+def test_healthchecks_use_a_command_the_image_has() -> None:
+    for name, service in SERVICES.items():
+        test = service.get("healthcheck", {}).get("test")
+        if not test:
+            continue
+        image = service["image"].split(":")[0]
+        command = test[1] if test[0] == "CMD" else test[1].split()[0]
+        assert command.startswith(IMAGE_COMMANDS[image]), f"{name}: {image} lacks {command}"
 
 
 def test_every_long_running_service_has_a_healthcheck() -> None:

@@ -8,15 +8,17 @@ from __future__ import annotations
 import fnmatch
 import json
 
-import pytest
+from .conftest import REPO, missing
 
-from .conftest import REPO
-
-dockerfile_parse = pytest.importorskip(
-    "dockerfile_parse", reason="pip install -r deploy/ci-requirements.txt (dockerfile-parse)")
+try:
+    import dockerfile_parse
+except ImportError:
+    dockerfile_parse = None
 
 
 def instructions() -> list[dict]:
+    if dockerfile_parse is None:
+        missing("dockerfile-parse is not installed")
     parser = dockerfile_parse.DockerfileParser(path=str(REPO / "Dockerfile"))
     return parser.structure
 
