@@ -48,12 +48,6 @@ def decide(bundle: Bundle, facts: Facts, areas: dict[str, Boundary]) -> Decision
                              f"category {facts.category!r} is not in the bundle")
         if not areas:
             raise Unroutable("outside_area", "the location is outside every boundary in the bundle")
-        ambiguous = [a for a in areas.values() if isinstance(a, AmbiguousArea)]
-        if ambiguous:  # overlapping boundaries: a person decides, no nearest-owner guess
-            raise Unroutable("ambiguous_area", "; ".join(
-                f"the location is inside {len(a.candidates)} overlapping {a.layer} boundaries: "
-                + ", ".join(f"{b.feature_id} ({b.name})" for b in a.candidates)
-                for a in sorted(ambiguous, key=lambda a: a.layer)))
         for rule in bundle.rules:
             evaluated.append(rule.id)
             if matches(rule, facts, areas, bundle):
@@ -86,7 +80,7 @@ def matches(rule: Rule, facts: Facts, areas: dict[str, Boundary], bundle: Bundle
 
 def _area_has_tier(layer: str, tiers: list[Tier], areas: dict[str, Boundary],
                    bundle: Bundle) -> bool:
-    area = areas.get(layer)
+    area = _one(areas.get(layer))
     owner = bundle.organisation_for_area(area.feature_id) if area else None
     return owner is not None and owner.tier in tiers
 
@@ -99,7 +93,7 @@ def resolve_owner(ref: OwnerRef, facts: Facts, areas: dict[str, Boundary],
         return _housing_provider(facts, areas, bundle)
     if ref.layer is None:  # OwnerRef's validator makes this unreachable; say so if not
         raise Unroutable("invalid_rule", "the rule names no owner")
-    area = areas.get(ref.layer)
+    area = _one(areas.get(ref.layer))
     if area is None:
         raise Unroutable("not_in_layer", f"the location is in no {ref.layer} boundary")
     owner = bundle.organisation_for_area(area.feature_id)
@@ -112,10 +106,23 @@ def resolve_owner(ref: OwnerRef, facts: Facts, areas: dict[str, Boundary],
 def _housing_provider(facts: Facts, areas: dict[str, Boundary], bundle: Bundle) -> Organisation:
     provider = bundle.housing_register.get(facts.uprn or "")
     if provider is None and "estate" in areas:
-        provider = areas["estate"].provider
+        provider = _one(areas["estate"]).provider
     if provider is None:
         raise Unroutable("no_housing_provider", "no housing provider owns this property")
     return bundle.organisations[provider]
+
+
+def _one(area: Boundary | None) -> Boundary | None:
+    """The feature a rule needs, or triage where overlapping features of its layer all hold
+    the point: no nearest-owner guess. Only a rule that needs *which* feature asks (an owner
+    by layer, an area's tier, an estate's provider); being inside the layer at all is true
+    whichever it is, so a county pothole on a parish overlap still routes."""
+    if isinstance(area, AmbiguousArea):
+        raise Unroutable("ambiguous_area",
+                         f"the location is inside {len(area.candidates)} overlapping "
+                         f"{area.layer} boundaries: "
+                         + ", ".join(f"{b.feature_id} ({b.name})" for b in area.candidates))
+    return area
 
 
 def _trace(bundle: Bundle, evaluated: list[str], matched: str | None,

@@ -239,7 +239,7 @@ def test_overlapping_parishes_go_to_triage_naming_both(tiny: Any,
     decision = route(bundle, "bench", (0.75, 0.5))
     assert not decision.routed and decision.reason_code == "ambiguous_area"
     assert "parish" in (decision.reason or "") and "P1 (P1), P1X (P1X)" in (decision.reason or "")
-    assert decision.trace.rules_evaluated == []
+    assert decision.trace.rules_evaluated == ["parish"]
     assert [(b.layer, b.feature_id) for b in decision.trace.boundaries] == [
         ("county", "C1"), ("district", "D1"), ("parish", "P1"), ("parish", "P1X")]
     report = Report(reference="SP-AAAA-BBBB-CCCC", category="bench",
@@ -251,6 +251,19 @@ def test_overlapping_parishes_go_to_triage_naming_both(tiny: Any,
     assert owner_id(route(bundle, "bench", IN_P2)) == "p2"  # on P1X's edge, inside P2
     # P2 and P3 only touch: a point on their shared edge still goes to the lower id.
     assert owner_id(route(bundle, "bench", (2.0, 0.5))) == "p2"
+
+
+def test_an_overlap_only_matters_to_a_rule_that_needs_which_feature(
+        tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The county owns potholes wherever the parishes overlap; a rule asking only whether the
+    point is in a parish at all has its answer (yes) too. Which parish is what is ambiguous."""
+    monkeypatch.setitem(LAYERS, "parish", [*LAYERS["parish"], _box("P1X", 0.5, 0, 1.5, 1)])
+    bundle = tiny(rule("county", "pothole", {"layer": "county"}),
+                  rule("parished", "bench", {"layer": "district"}, inside=["parish"]),
+                  rule("tier", "misc", {"layer": "district"}, area_tier={"parish": ["parish"]}))
+    assert owner_id(route(bundle, "pothole", (0.75, 0.5))) == "county"
+    assert owner_id(route(bundle, "bench", (0.75, 0.5))) == "d1"
+    assert route(bundle, "misc", (0.75, 0.5)).reason_code == "ambiguous_area"
 
 
 # The demo bundle: Vale county, with its real rule set ----------------------------------------
