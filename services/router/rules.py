@@ -105,8 +105,9 @@ def resolve_owner(ref: OwnerRef, facts: Facts, areas: dict[str, Boundary],
 
 def _housing_provider(facts: Facts, areas: dict[str, Boundary], bundle: Bundle) -> Organisation:
     provider = bundle.housing_register.get(facts.uprn or "")
-    if provider is None and "estate" in areas:
-        provider = _one(areas["estate"]).provider
+    if provider is None:  # the register answers first; an estate only where it does not
+        estate = _one(areas.get("estate"))
+        provider = estate.provider if estate else None
     if provider is None:
         raise Unroutable("no_housing_provider", "no housing provider owns this property")
     return bundle.organisations[provider]
