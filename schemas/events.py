@@ -112,6 +112,16 @@ class ReportRouted(Event):
     likely_duplicate_of: Reference | None = Field(
         None, description="An open report of the same category nearby that this one likely repeats"
     )
+    # Set only by the notifier on the deliveries it makes itself (on its own delivery topic,
+    # never the routed topic): the router's decisions are those without either.
+    reminder: bool = Field(
+        False, description="A reminder to an owner who has not acknowledged the report within "
+        "its category's SLA"
+    )
+    escalated_from: Owner | None = Field(
+        None, description="The owner who did not acknowledge the report, even after a "
+        "reminder; `owner` is the next tier's"
+    )
 
     @property
     def reference(self) -> str:
@@ -195,6 +205,24 @@ class ReportAcknowledged(Event):
         return self.report_reference
 
 
+class ReportEscalated(Event):
+    """The owner did not acknowledge the report within its category's SLA, nor within another
+    SLA period after a reminder: it now goes to the next tier's owner (a parish's to its
+    district or unitary, else the county; a district's to the county), who is notified like
+    any owner. The earlier owner may still acknowledge it."""
+
+    event_type: Literal["ReportEscalated"] = "ReportEscalated"
+    report_reference: Reference
+    from_owner: Owner
+    to_owner: Owner
+    reason: str = Field(description="Why, in words; never the resident's details")
+    sla_hours: float = Field(gt=0, description="The category's SLA that passed, twice")
+
+    @property
+    def reference(self) -> str:
+        return self.report_reference
+
+
 class DeadLetter(Event):
     """A record a service could not process, kept whole with the reason."""
 
@@ -220,5 +248,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     NotificationSent,
     NotificationFailed,
     ReportAcknowledged,
+    ReportEscalated,
     DeadLetter,
 )
