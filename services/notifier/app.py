@@ -4,6 +4,13 @@ Records are taken in batches and notified concurrently (SMTP and HTTP round trip
 the batch's outcomes are acknowledged by the broker before Faust may commit its offsets.
 A delivery that still fails transiently after the quick retries goes to the retry topic and is
 tried again later by a second agent, until the retry horizon; only then is it dead-lettered.
+
+SLA clocks (escalation.py): a delivery the owner can acknowledge starts the report's clock in
+a table; `ReportAcknowledged` on the notification topic stops it; a timer acts on due clocks.
+A reminder or an escalation is a `ReportRouted` the notifier sends itself through the retry
+topic (its own delivery path: retries, dedupe), not the routed topic, which holds only the
+router's decisions (replay and the duplicate index read it as such). `ReportEscalated` goes to
+the notification topic, where intake's status projection reads it.
 """
 
 from __future__ import annotations
@@ -17,9 +24,12 @@ from typing import Any
 
 import faust
 import structlog
+from pydantic import ValidationError
 
-from schemas import NotificationFailed, ReportRouted
+from schemas import NotificationFailed, ReportAcknowledged, ReportRouted
+from services.notifier import escalation
 from services.notifier.delivery import LaterRetries
+from services.notifier.escalation import Escalate, Forget, NoNextTier, Remind, SlaClock
 from services.notifier.notify import Notifier
 from signpost.runtime import metrics
 from signpost.runtime.kafka import PoisonRecord, decode
@@ -35,6 +45,7 @@ log = get_logger(__name__)
 _source_partition: ContextVar[int] = ContextVar("source_partition")
 ATTEMPT, FIRST_FAILED, NOT_BEFORE = ("signpost_retry_attempt", "signpost_first_failed",
                                      "signpost_not_before")
+ACKNOWLEDGED_TYPE = f"uk.signpost.{ReportAcknowledged.__name__}.v1".encode()
 
 
 def retry_state(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, float]:
@@ -57,6 +68,18 @@ class DeliveryTable(faust.Table[bytes, bytes]):
         return _source_partition.get()
 
 
+class ClockTable(DeliveryTable):
+    """The SLA clocks: reference -> escalation.SlaClock as JSON, in a compacted changelog
+    (co-partitioned with the inputs, all keyed by reference) so a clock survives restarts.
+    Written by the agents and by the SLA timer, which has no current event at all: each
+    writer sets the partition first."""
+
+
+def _is_acknowledgement(headers: Iterable[tuple[str, bytes]] | None) -> bool:
+    """Most of the notification topic is the notifier's own outcomes: skip them unparsed."""
+    return any(name == "ce_type" and value == ACKNOWLEDGED_TYPE for name, value in headers or ())
+
+
 def create_app(settings: Settings, notifier: Notifier) -> faust.App:
     app = make_app(SERVICE, settings, settings.notifier_port)
     routed_topic = raw_topic(app, settings.topics.routed)
@@ -69,7 +92,11 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
                                partitions=settings.partitions, beacon=app.tables.beacon,
                                key_type=bytes, value_type=bytes)
     app.tables.add(deliveries)
+    clocks = ClockTable(app, name="sla-clocks", default=None, partitions=settings.partitions,
+                        beacon=app.tables.beacon, key_type=bytes, value_type=bytes)
+    app.tables.add(clocks)
     slots = asyncio.Semaphore(settings.notifier_concurrency)
+    source = f"signpost/{SERVICE}"
 
     async def handle(message: Any, key: bytes, routed: ReportRouted) -> list[Output]:
         _source_partition.set(message.partition)
@@ -79,7 +106,32 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
             if isinstance(outcome, NotificationFailed):
                 return failed(message, routed, outcome)
             deliveries[key] = datetime.now(UTC).isoformat().encode()
+            if notifier.can_be_acknowledged(routed):
+                start_clock(routed, message.partition)
             return [Output(outcomes, message.key, outcome)]
+
+    def read_clock(key: bytes) -> SlaClock | None:
+        raw = clocks.get(key)
+        if raw is None:
+            return None
+        try:
+            return SlaClock.model_validate_json(raw)
+        except ValidationError:  # written by an incompatible version: that clock is lost
+            log.error("sla_clock_unreadable", reference=key.decode("utf-8", "replace"))
+            return None
+
+    def write_clock(key: bytes, clock: SlaClock) -> None:
+        _source_partition.set(clock.partition)
+        clocks[key] = clock.model_dump_json().encode()
+
+    def start_clock(routed: ReportRouted, partition: int) -> None:
+        key = routed.reference.encode()
+        clock = escalation.start(
+            read_clock(key), routed, partition=partition, now=datetime.now(UTC),
+            sla_hours=escalation.sla_hours(notifier.bundle, routed.report.category))
+        if clock is not None:
+            write_clock(key, clock)
+            log.info("sla_clock_started", owner=routed.owner.id, sla_hours=clock.sla_hours)
 
     def failed(message: Any, routed: ReportRouted, outcome: NotificationFailed) -> list[Output]:
         state, now = retry_state(message.headers), time.time()
@@ -134,7 +186,7 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
         outputs, deliveries_to_make = plan(batch)
         for produced in await asyncio.gather(*deliveries_to_make):
             outputs.extend(produced)
-        await deliver(outputs, f"signpost/{SERVICE}")
+        await deliver(outputs, source)
         await app.producer.flush()  # idempotency records acknowledged before moving on
         record_lag(batch)
         progressed(SERVICE)
@@ -154,5 +206,104 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
             due = retry_state(event.message.headers).get(NOT_BEFORE, 0.0)
             await asyncio.sleep(max(0.0, due - time.time()))
             await process([event])
+
+    @app.agent(outcomes)
+    async def acknowledgements(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            message = event.message
+            if not _is_acknowledgement(message.headers):
+                continue
+            try:
+                acknowledged = decode(message.value, ReportAcknowledged)
+            except PoisonRecord as exc:  # intake's record: its projection skips it too
+                log.warning("acknowledgement_unreadable", partition=message.partition,
+                            offset=message.offset, reason=str(exc))
+                continue
+            stop_clock(acknowledged)
+
+    def stop_clock(acknowledged: ReportAcknowledged) -> None:
+        key = acknowledged.reference.encode()
+        clock = read_clock(key)
+        after = clock and escalation.acknowledge(clock, acknowledged.owner_id,
+                                                 datetime.now(UTC))
+        if after:
+            write_clock(key, after)
+            log.info("sla_clock_stopped", reference=acknowledged.reference,
+                     owner=acknowledged.owner_id)
+
+    @app.timer(settings.sla_check_s)  # type: ignore[untyped-decorator]  # faust: no_type_check
+    async def check_sla_clocks() -> None:
+        """Timers run on every worker: each acts only on clocks of partitions it owns now
+        (a standby copy, or one left from before a rebalance, is someone else's)."""
+        if not app.signpost_readiness.assigned:  # type: ignore[attr-defined]
+            return
+        mine = {tp.partition for tp in app.assignor.assigned_actives()
+                if tp.topic == settings.topics.routed}
+        now = datetime.now(UTC)
+        acted = False
+        current = list(clocks.items())
+        for key in parsed.keys() - {key for key, _ in current}:
+            del parsed[key]
+        for key, raw in current:
+            clock = parsed_clock(key, raw)
+            if clock is None or clock.partition not in mine:
+                continue
+            action = escalation.decide(clock, now, notifier.bundle,
+                                       keep_finished_s=settings.sla_keep_finished_s)
+            if action is None:
+                continue
+            with structlog.contextvars.bound_contextvars(reference=clock.reference):
+                try:
+                    await act(key, clock, action, now)
+                    acted = True
+                except Exception as exc:  # a timer that raises stops for good: try next time
+                    # Its type only: an exception's text may quote the report.
+                    log.error("sla_check_failed", owner=clock.owner.id, error=type(exc).__name__)
+        if acted:
+            await app.producer.flush()  # clock changes acknowledged before the next check
+
+    # Each clock parsed once, not on every check: most clocks wait for days.
+    parsed: dict[bytes, tuple[bytes, SlaClock | None]] = {}
+
+    def parsed_clock(key: bytes, raw: bytes) -> SlaClock | None:
+        known = parsed.get(key)
+        if known is not None and known[0] == raw:
+            return known[1]
+        try:
+            clock: SlaClock | None = SlaClock.model_validate_json(raw)
+        except ValidationError:
+            clock = None  # read_clock logs it when the report is next touched
+        parsed[key] = (raw, clock)
+        return clock
+
+    async def act(key: bytes, clock: SlaClock, action: escalation.Action, now: datetime) -> None:
+        """Publish first, then move the clock on: a crash in between repeats the publication
+        (deduped downstream: the reminder's own delivery key, the escalation's fixed event
+        ids) rather than losing it. The clock is only moved on if nothing changed it while
+        publishing (an acknowledgement, or the next owner's clock already started)."""
+        owner = clock.owner
+        if isinstance(action, Forget):
+            _source_partition.set(clock.partition)
+            del clocks[key]
+        elif isinstance(action, Remind):
+            await deliver([Output(retries, key, escalation.reminder(clock, now))], source)
+            metrics.sla_breaches.labels(owner.tier.value).inc()
+            log.warning("sla_breached", owner=owner.id, tier=owner.tier.value,
+                        sla_hours=clock.sla_hours, then="reminded")
+            if read_clock(key) == clock:
+                write_clock(key, escalation.reminded(clock, now))
+        elif isinstance(action, Escalate):
+            escalated, routed = escalation.escalation(clock, action.to, now)
+            await deliver([Output(outcomes, key, escalated), Output(retries, key, routed)],
+                          source)
+            metrics.escalations.labels(owner.tier.value, action.to.tier.value).inc()
+            log.warning("report_escalated", owner=owner.id, to_owner=action.to.id,
+                        from_tier=owner.tier.value, to_tier=action.to.tier.value)
+            if read_clock(key) == clock:
+                write_clock(key, escalation.ended(clock, "escalated", now))
+        elif isinstance(action, NoNextTier):
+            log.warning("sla_breached_no_next_tier", owner=owner.id, tier=owner.tier.value,
+                        sla_hours=clock.sla_hours)
+            write_clock(key, escalation.ended(clock, "no_next_tier", now))
 
     return app

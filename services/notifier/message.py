@@ -23,6 +23,7 @@ from email.utils import parseaddr
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from services.notifier.delivery import Delivery
+from services.notifier.escalation import notice
 from signpost.bundle.templates import Answer, Contact, MessageContext, Place
 from signpost.runtime.logging import get_logger
 
@@ -89,12 +90,15 @@ def render_body(delivery: Delivery) -> tuple[str, str]:
 def render_email(delivery: Delivery, *, sender: str) -> Email:
     report, organisation = delivery.report, delivery.organisation
     msg = MIMEMultipart("alternative")
-    msg["Subject"] = f"[{report.reference}] {delivery.category_name} reported in your area"
+    msg["Subject"] = (f"[{report.reference}] {notice(delivery.routed)}"
+                      f"{delivery.category_name} reported in your area")
     msg["From"] = sender
     msg["To"] = f"{organisation.clerk.name} <{organisation.clerk.email}>"
     msg[REFERENCE_HEADER] = report.reference
-    # Stable per report and owner, so a mail system can recognise a resend as the same message.
-    msg["Message-ID"] = f"<{report.reference}.{organisation.id}@{MESSAGE_ID_DOMAIN}>"
+    # Stable per report and owner, so a mail system can recognise a resend as the same message;
+    # an SLA reminder is another message.
+    reminder = ".reminder" if delivery.routed.reminder else ""
+    msg["Message-ID"] = f"<{report.reference}.{organisation.id}{reminder}@{MESSAGE_ID_DOMAIN}>"
     for body, subtype in zip(render_body(delivery), ("plain", "html"), strict=True):
         part = MIMENonMultipart("text", subtype)
         part.set_payload(body, UTF8_QP)

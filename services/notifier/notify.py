@@ -21,6 +21,7 @@ from signpost.runtime.logging import get_logger
 
 log = get_logger(__name__)
 Outcome = NotificationSent | NotificationFailed
+ACKNOWLEDGEABLE_CHANNELS = frozenset({"email", "notify", "webhook"})  # they carry the ack link
 
 
 class Notifier:
@@ -36,8 +37,17 @@ class Notifier:
         return organisation.channel.type if organisation else "none"
 
     def delivery_key(self, routed: ReportRouted) -> str:
-        """One notification per (report, owner, channel), however often the event arrives."""
-        return f"{routed.report.reference}/{routed.owner.id}/{self.channel_name(routed)}"
+        """One notification per (report, owner, channel), however often the event arrives;
+        and one SLA reminder besides."""
+        key = f"{routed.report.reference}/{routed.owner.id}/{self.channel_name(routed)}"
+        return f"{key}/reminder" if routed.reminder else key
+
+    def can_be_acknowledged(self, routed: ReportRouted) -> bool:
+        """Whether the owner can acknowledge what was sent: only then does an SLA clock run.
+        Without signed links nobody can, and Open311 requests carry no link (the receiving
+        system runs its own SLA)."""
+        return self.ack_links is not None and \
+            self.channel_name(routed) in ACKNOWLEDGEABLE_CHANNELS
 
     async def notify(self, routed: ReportRouted) -> Outcome:
         channel_name = self.channel_name(routed)
@@ -93,9 +103,14 @@ class Notifier:
     def _sent(self, routed: ReportRouted, channel: str,
               external_id: str | None) -> NotificationSent:
         metrics.notifications_sent.labels(channel, routed.owner.tier.value).inc()
-        latency = (datetime.now(UTC) - routed.report.submitted_at).total_seconds()
-        metrics.end_to_end_seconds.labels(channel).observe(max(latency, 0.0))
-        log.info("notification_sent", owner=routed.owner.id, channel=channel)
+        if routed.reminder or routed.escalated_from:  # an SLA later: not a latency
+            log.info("notification_sent", owner=routed.owner.id, channel=channel,
+                     reminder=routed.reminder,
+                     escalated_from=routed.escalated_from.id if routed.escalated_from else None)
+        else:
+            latency = (datetime.now(UTC) - routed.report.submitted_at).total_seconds()
+            metrics.end_to_end_seconds.labels(channel).observe(max(latency, 0.0))
+            log.info("notification_sent", owner=routed.owner.id, channel=channel)
         return NotificationSent(report_reference=routed.report.reference, owner_id=routed.owner.id,
                                 channel=channel, submitted_at=routed.report.submitted_at,
                                 external_id=external_id)

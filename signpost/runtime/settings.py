@@ -19,8 +19,9 @@ class Topics(BaseSettings):
     triage: str = Field("signpost.report-unroutable.v1", description="Unroutable reports")
     notifications: str = "signpost.notification.v1"
     dead_letter: str = "signpost.dead-letter.v1"
-    notification_retry: str = Field("signpost.notification-retry.v1",
-                                    description="Deliveries to try again later")
+    notification_retry: str = Field(
+        "signpost.notification-retry.v1",
+        description="The notifier's own deliveries: retries, SLA reminders and escalations")
 
     rerouted: str = Field("signpost.report-rerouted.v1",
                           description="Owner changes found by `signpost route replay`")
@@ -95,6 +96,10 @@ class Settings(BaseSettings):
     notifier_retry_cap_s: float = Field(600.0, gt=0)
     notifier_retry_horizon_s: float = Field(86_400.0, gt=0)
     smtp_connections: int = Field(4, ge=1, description="Kept-open connections to the relay")
+    # SLA clocks (only with acknowledgement links): how often due clocks are looked for, and
+    # how long a finished clock is kept to ignore a late redelivery of its notification.
+    sla_check_s: float = Field(30.0, gt=0, description="How often SLA clocks are checked")
+    sla_keep_finished_s: float = Field(86_400.0, ge=0, description="Finished SLA clocks kept")
 
     log_level: str = "INFO"
     topics: Topics = Field(default_factory=Topics)

@@ -44,7 +44,8 @@ class WebhookChannel:
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign(key, timestamp, body),
-            DELIVERY_HEADER: f"{delivery.report.reference}/{delivery.organisation.id}",
+            DELIVERY_HEADER: f"{delivery.report.reference}/{delivery.organisation.id}"
+                             + ("/reminder" if delivery.routed.reminder else ""),
         }
         await post(self.client, config.url, "webhook", _webhook_error, content=body,
                    headers=headers)
@@ -69,6 +70,9 @@ def payload(delivery: Delivery) -> dict[str, Any]:
         "map_url": delivery.map_url,
         "ack_url": delivery.ack_url,
         "reporter": reporter.model_dump(mode="json") if reporter else None,
+        "reminder": routed.reminder,  # SLA passed without an acknowledgement
+        "escalated_from": (routed.escalated_from.model_dump(mode="json")
+                           if routed.escalated_from else None),
     }
 
 
