@@ -240,5 +240,6 @@ def state_of(found: ReportStatus) -> ReportState:
                        category=report.category if report else None,
                        submitted_at=report.submitted_at if report else None,
                        updated_at=found.updated_at, owners=owners,
+                       escalated_to=found.escalated_to.id if found.escalated_to else None,
                        unroutable_reason=found.unroutable_reason,
                        dead_letter_reason=found.dead_letter_reason)

@@ -71,12 +71,15 @@ class ReportState(BaseModel):
     """GET /v1/reports/{reference}: where the report has got to."""
 
     reference: str
-    status: str = Field(description="received, routed, notified, acknowledged, unroutable or "
-                                    "dead_lettered")
+    status: str = Field(description="received, routed, notified, acknowledged, escalated, "
+                                    "unroutable or dead_lettered")
     category: str | None = None
     submitted_at: datetime | None = None
     updated_at: datetime
     owners: list[OwnerOut] = Field(default_factory=list)
+    escalated_to: str | None = Field(
+        None, description="The owner (one of owners) the report was last escalated to, after "
+        "going unacknowledged past its category's SLA and a reminder")
     unroutable_reason: str | None = None
     dead_letter_reason: str | None = None
 

@@ -48,6 +48,7 @@ NOTES: dict[State, str] = {"received": "Received; deciding who owns it.",
          "routed": "Sent to the organisation responsible; waiting for delivery.",
          "notified": "Delivered to the organisation responsible, which will deal with it.",
          "acknowledged": "The organisation responsible has acknowledged it.",
+         "escalated": "Not acknowledged in time; passed to the next tier of council as well.",
          "unroutable": "Passed to a person to decide who owns it.",
          "dead_lettered": "Could not be processed automatically; a person will look at it."}
 FORM_FIELDS = ("api_key", "service_code", "lat", "long", "address_string", "address_id",

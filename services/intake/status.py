@@ -1,5 +1,6 @@
 """A report's current state, projected from the event stream: received, routed (to whom),
-notified, acknowledged by the owner, unroutable (why), dead-lettered. Pure: fed events,
+notified, acknowledged by the owner, escalated to the next tier (to whom), unroutable (why),
+dead-lettered. Pure: fed events,
 answers look-ups; the Kafka consumer that feeds it is status_feed.py.
 
 Bounded: past `max_reports` the least recently changed report is forgotten (its status then
@@ -23,18 +24,20 @@ from schemas import (
     Owner,
     Report,
     ReportAcknowledged,
+    ReportEscalated,
     ReportRouted,
     ReportSubmitted,
     ReportUnroutable,
 )
 
-State = Literal["received", "routed", "notified", "acknowledged", "unroutable",
+State = Literal["received", "routed", "notified", "acknowledged", "escalated", "unroutable",
                 "dead_lettered"]
 DESCRIPTION_KEPT = 4000  # Open311 answers at most this much of it
 IDEMPOTENCY_HEADER = "signpost_idempotency"
-# The notification topic carries the notifier's outcomes and the owners' acknowledgements.
-Notification = Annotated[NotificationSent | NotificationFailed | ReportAcknowledged,
-                         Field(discriminator="event_type")]
+# The notification topic carries the notifier's outcomes, the owners' acknowledgements and
+# the notifier's escalations.
+Notification = Annotated[NotificationSent | NotificationFailed | ReportAcknowledged |
+                         ReportEscalated, Field(discriminator="event_type")]
 NOTIFICATION = TypeAdapter(Notification)
 
 
@@ -47,6 +50,13 @@ class Delivery:
 
 
 @dataclass
+class Escalation:
+    from_owner: str  # owner id
+    to_owner: Owner
+    at: datetime
+
+
+@dataclass
 class ReportStatus:
     reference: str
     updated_at: datetime
@@ -54,13 +64,25 @@ class ReportStatus:
     owners: dict[str, Owner] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)  # owner id -> latest
     acknowledged: dict[str, datetime] = field(default_factory=dict)  # owner id -> first ack
+    escalations: dict[str, Escalation] = field(default_factory=dict)  # to owner id -> first
     unroutable_reason: str | None = None
     dead_letter_reason: str | None = None
+
+    @property
+    def escalated_to(self) -> Owner | None:
+        """The owner the report was last escalated to."""
+        latest = max(self.escalations.values(), key=lambda e: e.at, default=None)
+        return latest.to_owner if latest else None
 
     @property
     def state(self) -> State:
         if self.owners and set(self.owners) <= set(self.acknowledged):
             return "acknowledged"
+        if self.escalations:
+            # As the notifier sees it: anyone along the escalation chain acknowledging it
+            # means someone has the report.
+            chain = set(self.escalations) | {e.from_owner for e in self.escalations.values()}
+            return "acknowledged" if chain & set(self.acknowledged) else "escalated"
         if self.owners:
             sent = all(d.sent for o in self.owners if (d := self.deliveries.get(o)))
             if sent and set(self.owners) <= set(self.deliveries):
@@ -119,6 +141,10 @@ class StatusProjection:
                     False, event.channel, event.reason, event.permanent)
         elif isinstance(event, ReportAcknowledged):
             status.acknowledged.setdefault(event.owner_id, event.occurred_at)
+        elif isinstance(event, ReportEscalated):
+            status.owners.setdefault(event.to_owner.id, event.to_owner)
+            status.escalations.setdefault(event.to_owner.id, Escalation(
+                event.from_owner.id, event.to_owner, event.occurred_at))
         elif isinstance(event, DeadLetter):
             status.dead_letter_reason = event.reason
         if idempotency:
