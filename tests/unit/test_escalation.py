@@ -10,7 +10,9 @@ import pytest
 from schemas import BoundaryHit, Owner, ReportRouted, Tier
 from services.notifier import escalation
 from services.notifier.channels import Channels
-from services.notifier.delivery import RetryPolicy
+from services.notifier.channels.govuk_notify import personalisation
+from services.notifier.channels.webhook import payload as webhook_payload
+from services.notifier.delivery import Delivery, RetryPolicy
 from services.notifier.escalation import (
     Escalate,
     Forget,
@@ -225,6 +227,11 @@ def test_an_escalation_names_who_it_came_from(demo_bundle: Bundle) -> None:
     _, delivery = escalation.escalation(clock(demo_bundle), owner(demo_bundle, "westbury-dc"), T0)
     _, _, msg = render(demo_bundle, delivery)
     assert "Escalated from Ashcombe Parish Council: " in msg["Subject"]  # type: ignore[index]
+    district = demo_bundle.organisations["westbury-dc"]
+    assert personalisation(Delivery(delivery, district, None, map_url=""))["notice"] == \
+        "Escalated from Ashcombe Parish Council"
+    assert webhook_payload(Delivery(delivery, district, None, map_url=""))[
+        "escalated_from"]["id"] == "ashcombe-pc"
     assert msg["To"].addresses[0].addr_spec == "reports@westbury-dc.example.org"  # type: ignore[index]
 
 

@@ -17,6 +17,7 @@ import jwt
 from services.notifier.channels import Secrets, config_of, secret
 from services.notifier.channels.http import post
 from services.notifier.delivery import Delivery, DeliveryFailed
+from services.notifier.escalation import notice
 from signpost.bundle import NotifyConfig
 
 Personalisation = dict[str, str | list[str]]
@@ -82,6 +83,8 @@ def personalisation(delivery: Delivery) -> Personalisation:
         "reporter_name": (reporter and reporter.name) or "",
         "reporter_email": (reporter and reporter.email) or "",
         "reporter_phone": (reporter and reporter.phone) or "",
+        # "Reminder, not yet acknowledged" or "Escalated from …" after an SLA passed, else "".
+        "notice": notice(delivery.routed).removesuffix(": "),
     }
 
 
