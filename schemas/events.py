@@ -187,6 +187,9 @@ class NotificationFailed(Event):
     channel: str
     reason: str
     permanent: bool
+    retry_after_s: float | None = Field(
+        None, description="How long the receiving system asked Signpost to wait (Retry-After)"
+    )
 
     @property
     def reference(self) -> str:

@@ -136,7 +136,8 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
     def failed(message: Any, routed: ReportRouted, outcome: NotificationFailed) -> list[Output]:
         state, now = retry_state(message.headers), time.time()
         attempt, first = int(state.get(ATTEMPT, 0)), state.get(FIRST_FAILED, now)
-        at = None if outcome.permanent else later.next_try(attempt, first, now)
+        at = None if outcome.permanent else later.next_try(attempt, first, now,
+                                                           outcome.retry_after_s)
         if at is None:
             if not outcome.permanent and attempt:
                 hours = (now - first) / 3600

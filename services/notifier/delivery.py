@@ -44,9 +44,12 @@ class LaterRetries:
     cap_s: float = 600.0
     horizon_s: float = 86_400.0
 
-    def next_try(self, attempt: int, first_failed: float, now: float) -> float | None:
-        """When to try again (epoch seconds), or None once past the horizon."""
-        delay = min(self.cap_s, self.base_s * 2**attempt) * random.uniform(0.5, 1.0)
+    def next_try(self, attempt: int, first_failed: float, now: float,
+                 retry_after_s: float | None = None) -> float | None:
+        """When to try again (epoch seconds), or None once past the horizon. A server's
+        Retry-After is a floor, as in the quick retries: asking sooner only earns another 429."""
+        backoff = min(self.cap_s, self.base_s * 2**attempt) * random.uniform(0.5, 1.0)
+        delay = max(backoff, retry_after_s or 0.0)
         return now + delay if now + delay - first_failed <= self.horizon_s else None
 
 

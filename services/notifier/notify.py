@@ -58,7 +58,8 @@ class Notifier:
         except UnknownOwner as exc:
             return self._failed(routed, channel_name, str(exc), permanent=True)
         except DeliveryFailed as exc:
-            return self._failed(routed, channel_name, exc.reason, permanent=exc.permanent)
+            return self._failed(routed, channel_name, exc.reason, permanent=exc.permanent,
+                                retry_after_s=exc.retry_after_s)
         return self._sent(routed, channel_name, external_id)
 
     async def _delivery(self, routed: ReportRouted) -> Delivery:
@@ -116,10 +117,10 @@ class Notifier:
                                 external_id=external_id)
 
     def _failed(self, routed: ReportRouted, channel: str, reason: str, *,
-                permanent: bool) -> NotificationFailed:
+                permanent: bool, retry_after_s: float | None = None) -> NotificationFailed:
         metrics.notifications_failed.labels(channel, str(permanent).lower()).inc()
         log.error("notification_failed", owner=routed.owner.id, channel=channel, reason=reason,
                   permanent=permanent)
         return NotificationFailed(report_reference=routed.report.reference,
                                   owner_id=routed.owner.id, channel=channel, reason=reason,
-                                  permanent=permanent)
+                                  permanent=permanent, retry_after_s=retry_after_s)

@@ -305,10 +305,6 @@ def test_a_refusing_endpoint_is_a_permanent_failure_dead_lettered_with_its_reaso
           f"{metric(after, 'signpost_notifications_failed_total', **failed_labels)}")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "product bug: a Retry-After longer than the quick retries' 10 s defers the delivery to the "
-    "retry topic, whose delay (LaterRetries.next_try, SIGNPOST_NOTIFIER_RETRY_BASE_S) ignores "
-    "Retry-After: the endpoint is asked again seconds later (services/notifier/app.py failed)"))
 def test_a_long_retry_after_is_honoured_through_the_retry_topic(http_system: HttpSystem) -> None:
     local, endpoints = http_system
     patient = endpoints["patient"]

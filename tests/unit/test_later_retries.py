@@ -20,6 +20,11 @@ def test_gives_up_past_the_horizon() -> None:
     assert LATER.next_try(0, first_failed=400, now=1300) is not None  # horizon from first
 
 
+def test_a_servers_retry_after_is_a_floor_within_the_horizon() -> None:
+    assert LATER.next_try(0, first_failed=0, now=0, retry_after_s=120) == 120
+    assert LATER.next_try(0, first_failed=0, now=0, retry_after_s=5_000) is None  # past it
+
+
 def test_retry_state_reads_its_headers_and_ignores_others() -> None:
     headers = [(ATTEMPT, b"2"), (FIRST_FAILED, b"100.5"), (NOT_BEFORE, b"bad"),
                ("ce_id", b"x")]
