@@ -38,17 +38,21 @@ CATEGORIES = ["bus_shelter", "pothole", "fly_tipping", "missed_bin", "village_gr
 
 
 async def post_reports(base_url: str, count: int, concurrency: int = 20,
-                       accepted: list[str] | None = None) -> list[str]:
-    """Post `count` routable reports; keep only the references intake acknowledged (202),
-    appended to `accepted` as they come (so another thread can watch the progress)."""
+                       accepted: list[str] | None = None, rate: float | None = None) -> list[str]:
+    """Post `count` routable reports (at most `rate` a second, if given); keep only the
+    references intake acknowledged (202), appended to `accepted` as they come (so another
+    thread can watch the progress)."""
     accepted = [] if accepted is None else accepted
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(count):
         queue.put_nowait(i)
+    start = time.monotonic()
 
     async def worker(client: httpx.AsyncClient) -> None:
         while not queue.empty():
             i = queue.get_nowait()
+            if rate:
+                await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
             body = {"category": CATEGORIES[i % len(CATEGORIES)], "description": f"chaos {i}",
                     "location": {"lat": 51.005 + random.random() * 0.29,
                                  "lon": -1.595 + random.random() * 0.59}}
@@ -163,8 +167,10 @@ def test_no_report_is_lost_when_services_are_killed(tmp_path: Path, chaos_full: 
         local.wait_ready(timeout_s=90)
         # Restarts come from the main thread: a child dies with the thread that started it.
         accepted: list[str] = []
+        # A steady flow (100 a second: the full form lasts 100 s), so that every kill, and a
+        # restart between two kills of one service, falls while reports are still arriving.
         poster = threading.Thread(target=lambda: asyncio.run(
-            post_reports(local.health_url("intake"), reports, accepted=accepted)))
+            post_reports(local.health_url("intake"), reports, accepted=accepted, rate=100)))
         poster.start()
         killed = chaos_monkey(local, kills, lambda: len(accepted), reports, poster.is_alive)
         poster.join()
