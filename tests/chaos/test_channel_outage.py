@@ -310,7 +310,6 @@ def test_a_long_retry_after_is_honoured_through_the_retry_topic(http_system: Htt
     patient = endpoints["patient"]
     patient.begin()
     reference = post(local, "bin", 8)
-    # Preconditions fail with pytest.fail, not AssertionError, so the xfail cannot hide them.
     if not until(lambda: reference in patient.delivered(), 60):
         pytest.fail("never delivered")
     times = [at for at, request, _ in patient.answered if reference_of(request) == reference]
