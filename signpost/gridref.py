@@ -21,18 +21,25 @@ GRID_EAST_M, GRID_NORTH_M = 700_000, 1_300_000
 LETTERS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"
 
 
-@lru_cache(maxsize=1)
-def _wgs84_to_bng() -> Transformer:
-    # As intake's inverse: without the OSTN15 grid file (downloaded on demand, so not here)
-    # pyproj uses a Helmert shift, good to a few metres, over Great Britain; far offshore it
-    # falls back to coarser shifts (tens of metres).
-    return Transformer.from_crs(WGS84, BNG, always_xy=True, only_best=False)
+@lru_cache(maxsize=2)
+def _transformer(source: str, target: str) -> Transformer:
+    # One choice for both directions, so a grid point given to intake comes back as itself.
+    # Best is OSTN15 (a grid file pyproj downloads on demand, so not here); the Helmert shift
+    # it falls back to is good to a few metres over Great Britain, well inside any boundary's
+    # resolution; far offshore it falls back to coarser shifts (tens of metres).
+    return Transformer.from_crs(source, target, always_xy=True, only_best=False)
 
 
 def wgs84_to_bng(lat: float, lon: float) -> tuple[float, float]:
     """(easting, northing) in metres; not finite where the projection has no answer."""
-    easting, northing = _wgs84_to_bng().transform(lon, lat)
+    easting, northing = _transformer(WGS84, BNG).transform(lon, lat)
     return float(easting), float(northing)
+
+
+def bng_to_wgs84(easting: float, northing: float) -> tuple[float, float]:
+    """(lat, lon) for a British National Grid point."""
+    lon, lat = _transformer(BNG, WGS84).transform(easting, northing)
+    return float(lat), float(lon)
 
 
 def grid_reference(lat: float, lon: float) -> str | None:

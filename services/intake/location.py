@@ -4,16 +4,12 @@ easting/northing (council GIS, EPSG:27700), always stored as WGS84."""
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
-from pyproj import Transformer
 
 from schemas import Location
 from services.intake.problems import FieldProblem
-
-BNG = "EPSG:27700"
-WGS84 = "EPSG:4326"
+from signpost.gridref import bng_to_wgs84
 
 
 class PointIn(BaseModel):
@@ -29,17 +25,6 @@ class PointIn(BaseModel):
                                    description="British National Grid northing, metres")
 
 
-@lru_cache(maxsize=1)
-def _bng_to_wgs84() -> Transformer:
-    # Best is OSTN15 (a grid file pyproj downloads on demand, so not here); the Helmert shift
-    # it falls back to is good to a few metres, well inside any boundary's resolution.
-    return Transformer.from_crs(BNG, WGS84, always_xy=True, only_best=False)
-
-
-def bng_to_wgs84(easting: float, northing: float) -> tuple[float, float]:
-    """(lat, lon) for a British National Grid point."""
-    lon, lat = _bng_to_wgs84().transform(easting, northing)
-    return float(lat), float(lon)
 
 
 def resolve(point: PointIn, path: tuple[str, ...] = ("location",)
