@@ -108,6 +108,9 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
             deliveries[key] = datetime.now(UTC).isoformat().encode()
             if notifier.can_be_acknowledged(routed):
                 start_clock(routed, message.partition)
+            # The idempotency record acknowledged now, not with the batch: a crash after the
+            # channel took the message and before this ack is the one way to notify twice.
+            await app.producer.flush()
             return [Output(outcomes, message.key, outcome)]
 
     def read_clock(key: bytes) -> SlaClock | None:
@@ -188,7 +191,6 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
         for produced in await asyncio.gather(*deliveries_to_make):
             outputs.extend(produced)
         await deliver(outputs, source)
-        await app.producer.flush()  # idempotency records acknowledged before moving on
         record_lag(batch)
         progressed(SERVICE)
 
