@@ -14,6 +14,7 @@ from services.intake.api import create_app
 from services.intake.auth import ApiKeysError, Authenticator, load_api_keys
 from services.intake.idempotency import IdempotencyStore
 from services.intake.publisher import KafkaReportPublisher
+from services.intake.redriver import Redriver
 from services.intake.status import StatusProjection
 from services.intake.status_feed import StatusFeed
 from signpost.acklinks import ack_links_from
@@ -58,14 +59,17 @@ def build_app(settings: Settings, categories: Sequence[Category],
     publisher = KafkaReportPublisher(settings, timeout_s=timeout_s)
     projection = StatusProjection(settings.intake_status_max_reports)
     feed = StatusFeed(settings, projection)
+    redriver = Redriver(settings, projection, feed)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await publisher.start()
         await feed.start()
+        await redriver.start()
         try:
             yield
         finally:
+            await redriver.stop()
             await feed.stop()
             await publisher.stop()
 

@@ -56,10 +56,20 @@ class Escalation:
     at: datetime
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where a record is: the intake re-reads it from there if the pipeline lost it."""
+    partition: int
+    offset: int
+
+
 @dataclass
 class ReportStatus:
     reference: str
     updated_at: datetime
+    submitted: Position | None = None  # on the submitted topic
+    routed: dict[str, Position] = field(default_factory=dict)  # owner id -> on routed topic
+    deferred: set[str] = field(default_factory=set)  # owner ids with a delivery to retry
     report: Report | None = None  # the resident's report minus their contact details
     owners: dict[str, Owner] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)  # owner id -> latest
@@ -120,10 +130,19 @@ class StatusProjection:
             found.append(status)
         return found
 
-    def apply(self, event: Event, idempotency: str | None = None) -> None:
+    def statuses(self) -> list[ReportStatus]:
+        return list(self._reports.values())
+
+    def apply(self, event: Event, idempotency: str | None = None,
+              position: Position | None = None) -> None:
+        """`position`: where the event was read, for a submitted or routed report."""
         if not event.reference:
             return  # a dead letter without a key belongs to no report
         status = self._touch(event.reference, event.occurred_at)
+        if isinstance(event, ReportSubmitted) and position and status.submitted is None:
+            status.submitted = position
+        elif isinstance(event, ReportRouted) and position:
+            status.routed.setdefault(event.owner.id, position)
         if isinstance(event, ReportSubmitted | ReportRouted | ReportUnroutable) and \
                 status.report is None:
             report = event.report
@@ -150,6 +169,18 @@ class StatusProjection:
         if idempotency:
             self._idempotency[idempotency] = event.reference
             self._keys[event.reference] = idempotency
+
+    def resubmitted(self, reference: str, position: Position) -> None:
+        """A lost report was submitted again: watch the new copy from now on."""
+        status = self._reports.get(reference)
+        if status is not None:
+            status.submitted = position
+
+    def deferred(self, routed: ReportRouted) -> None:
+        """The notifier put a delivery on its retry topic: not lost, only waiting."""
+        status = self._reports.get(routed.reference)
+        if status is not None:
+            status.deferred.add(routed.owner.id)
 
     def _touch(self, reference: str, when: datetime) -> ReportStatus:
         status = self._reports.get(reference)

@@ -1,6 +1,8 @@
 """Feeds the status projection from Kafka: a plain aiokafka consumer with no group, assigned
-every partition of the submitted, routed, triage, notification and dead-letter topics and read
-from the beginning at start. Each replica keeps its own copy; nothing is committed."""
+every partition of the submitted, routed, triage, notification, dead-letter and notification
+retry topics and read from the beginning at start. Each replica keeps its own copy; nothing is
+committed. Where each submitted and routed record is goes into the projection too, so a report
+the pipeline lost can be read back and sent again (redriver.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas import DeadLetter, Event, ReportRouted, ReportSubmitted, ReportUnroutable
-from services.intake.status import IDEMPOTENCY_HEADER, NOTIFICATION, StatusProjection
+from services.intake.status import (
+    IDEMPOTENCY_HEADER,
+    NOTIFICATION,
+    Position,
+    StatusProjection,
+)
 from signpost.runtime.kafka import PoisonRecord, decode
 from signpost.runtime.logging import get_logger
 from signpost.runtime.settings import Settings
@@ -29,7 +36,9 @@ class StatusFeed:
         self._models: dict[str, type[Event] | None] = {
             topics.submitted: ReportSubmitted, topics.routed: ReportRouted,
             topics.triage: ReportUnroutable, topics.notifications: None,
-            topics.dead_letter: DeadLetter}
+            topics.dead_letter: DeadLetter,
+            # Only to see deliveries waiting for a retry: redrive must not count them lost.
+            topics.notification_retry: ReportRouted}
         self._task: asyncio.Task[None] | None = None
         self.caught_up = False
         self.skipped = 0
@@ -98,10 +107,14 @@ class StatusFeed:
         except (PoisonRecord, ValueError):
             self.skipped += 1
             return
+        if record.topic == self._settings.topics.notification_retry:
+            if isinstance(event, ReportRouted):
+                self.projection.deferred(event)
+            return
         headers = dict(record.headers or ())
         raw = headers.get(IDEMPOTENCY_HEADER)
         idempotency = raw.decode("ascii", "replace") if isinstance(raw, bytes) else None
-        self.projection.apply(event, idempotency)
+        self.projection.apply(event, idempotency, Position(record.partition, record.offset))
 
 
 async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

@@ -23,6 +23,11 @@ class PoisonRecord(Exception):
     """A record that can never be processed: it goes to the dead-letter topic with this reason."""
 
 
+def group_id(service: str) -> str:
+    """The consumer group (and Faust app id) of a stream service."""
+    return f"signpost-{service}"
+
+
 def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,

@@ -23,6 +23,9 @@ intake_publish_seconds = Histogram(
     "signpost_intake_publish_seconds", "Time for the broker to acknowledge a report",
     buckets=LATENCY_BUCKETS,
 )
+reports_redriven = Counter(
+    "signpost_reports_redriven", "Reports a stage moved past without an outcome, sent again",
+    ["stage"])
 routing_decisions = Counter(
     "signpost_routing_decisions", "Reports routed to an owner", ["category", "tier", "rule"]
 )

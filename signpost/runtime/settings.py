@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     intake_idempotency_ttl_s: float = Field(86_400, gt=0)
     intake_idempotency_max_keys: int = Field(100_000, ge=1)
     intake_status_max_reports: int = Field(50_000, ge=1, description="Status projection bound")
+    intake_redrive: bool = Field(True, description="Send again reports the pipeline lost")
+    intake_redrive_interval_s: float = Field(30.0, gt=0, description="How often to look")
+    intake_redrive_grace_s: float = Field(
+        120.0, gt=0, description="How long after a stage moved past a report without an "
+                                 "outcome it counts as lost")
+    intake_redrive_attempts: int = Field(3, ge=1, description="Times one report is sent again")
     health_bind: str = Field("127.0.0.1", description="Router and notifier health/metrics bind")
     intake_port: int = 8080
     router_port: int = Field(8081, description="Router health and metrics")

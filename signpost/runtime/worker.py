@@ -14,7 +14,7 @@ from faust.worker import Worker
 from prometheus_client import generate_latest
 
 from signpost.runtime import metrics
-from signpost.runtime.kafka import ensure_topics
+from signpost.runtime.kafka import ensure_topics, group_id
 from signpost.runtime.logging import configure_logging, get_logger
 from signpost.runtime.settings import Settings
 
@@ -46,7 +46,7 @@ def make_app(service: str, settings: Settings, web_port: int) -> faust.App:
     (settings.data_dir / service).mkdir(parents=True, exist_ok=True)
     _shorter_fetch_wait()
     app = faust.App(
-        f"signpost-{service}",
+        group_id(service),
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         datadir=str(settings.data_dir / service),
