@@ -12,14 +12,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from signpost.runtime.kafka import group_id
 from signpost.runtime.settings import DEMO_BUNDLE, Topics
 from signpost.system import LocalSystem
-from tests.chaos.test_crash import emails_by_owner
+from tests.chaos.test_crash import emails_by_owner, redriven_counts
 from tests.integration.test_end_to_end import post, report, wait_for_mail
 
 pytestmark = pytest.mark.integration
@@ -76,16 +75,6 @@ def wait_routed(local: LocalSystem, reference: str, timeout_s: float = 30) -> No
         assert time.monotonic() < deadline, f"{reference} not routed after {timeout_s} s"
 
 
-def redriven(local: LocalSystem) -> Counter[str]:
-    text = httpx.get(f"{local.health_url('intake')}/metrics", timeout=5).text
-    counts: Counter[str] = Counter()
-    for line in text.splitlines():
-        if line.startswith("signpost_reports_redriven_total{"):
-            stage = line.split('stage="')[1].split('"')[0]
-            counts[stage] = int(float(line.rsplit(" ", 1)[1]))
-    return counts
-
-
 def test_reports_a_stage_moved_past_are_sent_again_and_reach_their_clerk_once(
         tmp_path: Path) -> None:
     local = LocalSystem(bundle=DEMO_BUNDLE, log_dir=tmp_path / "logs",
@@ -115,7 +104,7 @@ def test_reports_a_stage_moved_past_are_sent_again_and_reach_their_clerk_once(
         wanted = {lost_notifying, lost_routing, on_time}
         wait_for_mail(outbox, wanted, timeout_s=90)
         time.sleep(3)  # a second copy, if any, would arrive by now
-        assert redriven(local) == {"routing": 1, "notification": 1}
+        assert redriven_counts(local) == {"routing": 1, "notification": 1}
     finally:
         local.stop()
     emails = emails_by_owner(outbox)
