@@ -27,13 +27,16 @@ class Router:
 
 
 def to_event(report: Report, decision: Decision, *, event_id: str | None = None,
-             occurred_at: datetime | None = None) -> ReportRouted | ReportUnroutable:
+             occurred_at: datetime | None = None,
+             likely_duplicate_of: str | None = None) -> ReportRouted | ReportUnroutable:
     """The decision as an event. `event_id` (derived from the submitted event's) makes a
     redelivered report's outcome the same event, recognisable as such downstream; a batch
     passes one `occurred_at` for all its events rather than reading the clock for each."""
     ids: dict[str, Any] = {"event_id": event_id} if event_id else {}
     if occurred_at:
         ids["occurred_at"] = occurred_at
+    if likely_duplicate_of:
+        ids["likely_duplicate_of"] = likely_duplicate_of
     if decision.owner is None or decision.rule_id is None:
         return ReportUnroutable(report=report, reason_code=decision.reason_code or "unknown",
                                 reason=decision.reason or "", trace=decision.trace, **ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -28,15 +28,14 @@ def group_id(service: str) -> str:
     return f"signpost-{service}"
 
 
-def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=settings.kafka_idempotent_producer,
-        linger_ms=2,
-        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
-    )
+def make_producer(settings: Settings, client_id: str, **options: Any) -> AIOKafkaProducer:
+    """acks=all, idempotent where the broker supports it; `options` go to aiokafka as they are."""
+    config: dict[str, Any] = {
+        "linger_ms": 2, "request_timeout_ms": int(settings.kafka_request_timeout_s * 1000),
+        **options}
+    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, client_id=client_id,
+                            acks="all", enable_idempotence=settings.kafka_idempotent_producer,
+                            **config)
 
 
 async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
