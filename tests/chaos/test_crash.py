@@ -4,8 +4,9 @@ router crash may put the same decision on the topic twice: both copies must name
 by the same rule) and its owner's clerk has it; none lost. Emails are counted per (report,
 owner), the owner read from the recipient: each got at least one, and all copies carry one
 Message-ID, so a mail client shows one notification. Raw duplicates at the mail server are
-bounded too (docs/reliability.md: at most one per notifier crash, and only when the crash falls
-between the mail server accepting a message and the idempotency record being acknowledged).
+bounded too (docs/reliability.md): only a delivery caught between the mail server accepting
+it and its idempotency record being acknowledged is sent again, so at most the notifier's
+concurrency (16 deliveries in flight) per notifier crash; runs see 0 to 4 in all.
 
 A report a stage loses is found and sent again by intake (docs/reliability.md): the test
 waits long enough for that (grace 120 s) and prints how many were. Short form in CI (600
@@ -31,7 +32,7 @@ from aiokafka import AIOKafkaConsumer
 
 from schemas import ReportRouted, ReportUnroutable
 from signpost.bundle import load_bundle
-from signpost.runtime.settings import DEMO_BUNDLE, Topics
+from signpost.runtime.settings import DEMO_BUNDLE, Settings, Topics
 from signpost.system import LocalSystem
 
 pytestmark = pytest.mark.integration
@@ -219,4 +220,5 @@ def test_no_report_is_lost_when_services_are_killed(tmp_path: Path, chaos_full: 
           f"{sum(len(emails[p]) for p in owners)} for {len(owners)} (report, owner), "
           f"{duplicates} raw duplicates, distinct Message-IDs per (report, owner): 1; "
           f"reports a stage lost and intake sent again: {dict(redriven) or 'none'}")
-    assert duplicates <= kills, f"{duplicates} duplicate emails after {kills} notifier crashes"
+    bound = kills * Settings().notifier_concurrency
+    assert duplicates <= bound, f"{duplicates} duplicate emails after {kills} notifier crashes"
