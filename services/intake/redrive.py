@@ -56,7 +56,7 @@ def _lost_in_routing(status: ReportStatus, router: Committed) -> list[Lost]:
 
 def _lost_in_notification(status: ReportStatus, notifier: Committed) -> list[Lost]:
     return [Lost(status.reference, "notification", position, owner_id)
-            for owner_id, position in status.routed.items()
+            for owner_id, position in (status.routed or {}).items()
             if owner_id not in status.deliveries and owner_id not in status.deferred
             and _passed(position, notifier)]
 

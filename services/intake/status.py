@@ -56,20 +56,20 @@ class Escalation:
     at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Position:
     """Where a record is: the intake re-reads it from there if the pipeline lost it."""
     partition: int
     offset: int
 
 
-@dataclass
+@dataclass(slots=True)  # one per report kept: no per-instance __dict__
 class ReportStatus:
     reference: str
     updated_at: datetime
     submitted: Position | None = None  # on the submitted topic
-    routed: dict[str, Position] = field(default_factory=dict)  # owner id -> on routed topic
-    deferred: set[str] = field(default_factory=set)  # owner ids with a delivery to retry
+    routed: dict[str, Position] | None = None  # owner id -> on the routed topic
+    deferred: tuple[str, ...] = ()  # owner ids with a delivery on the retry topic
     report: Report | None = None  # the resident's report minus their contact details
     owners: dict[str, Owner] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)  # owner id -> latest
@@ -142,6 +142,7 @@ class StatusProjection:
         if isinstance(event, ReportSubmitted) and position and status.submitted is None:
             status.submitted = position
         elif isinstance(event, ReportRouted) and position:
+            status.routed = status.routed or {}
             status.routed.setdefault(event.owner.id, position)
         if isinstance(event, ReportSubmitted | ReportRouted | ReportUnroutable) and \
                 status.report is None:
@@ -179,8 +180,8 @@ class StatusProjection:
     def deferred(self, routed: ReportRouted) -> None:
         """The notifier put a delivery on its retry topic: not lost, only waiting."""
         status = self._reports.get(routed.reference)
-        if status is not None:
-            status.deferred.add(routed.owner.id)
+        if status is not None and routed.owner.id not in status.deferred:
+            status.deferred += (routed.owner.id,)
 
     def _touch(self, reference: str, when: datetime) -> ReportStatus:
         status = self._reports.get(reference)
