@@ -5,7 +5,6 @@ is still decided the same way and delivered once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from services.intake.redrive import Committed, Lost, Suspects, lost
 from services.intake.status import Position, StatusProjection
 from services.intake.status_feed import StatusFeed
 from signpost.runtime import metrics
+from signpost.runtime.background import Background
 from signpost.runtime.kafka import group_id, make_producer
 from signpost.runtime.logging import get_logger
 from signpost.runtime.settings import Settings
@@ -33,17 +33,14 @@ class Redriver:
         self.settings, self.projection, self.feed = settings, projection, feed
         self.suspects = Suspects(timedelta(seconds=settings.intake_redrive_grace_s),
                                  settings.intake_redrive_attempts)
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background()
 
     async def start(self) -> None:
         if self.settings.intake_redrive:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._background.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:

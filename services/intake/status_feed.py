@@ -21,6 +21,7 @@ from services.intake.status import (
     Position,
     StatusProjection,
 )
+from signpost.runtime.background import Background
 from signpost.runtime.kafka import PoisonRecord, decode
 from signpost.runtime.logging import get_logger
 from signpost.runtime.settings import Settings
@@ -39,19 +40,16 @@ class StatusFeed:
             topics.dead_letter: DeadLetter,
             # Only to see deliveries waiting for a retry: redrive must not count them lost.
             topics.notification_retry: ReportRouted}
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background()
         self.caught_up = False
         self.skipped = 0
 
     async def start(self) -> None:
         """Returns at once; the consumer connects (and reconnects) in the background."""
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:

@@ -59,11 +59,16 @@ def test_a_decided_report_is_not_lost_at_routing() -> None:
     assert find(projection, {1: 100}, {2: 100}) == []
 
 
-def test_an_owner_the_notifier_committed_past_without_an_outcome_is_lost() -> None:
+def routed_to_parish_and_district() -> StatusProjection:
     projection = StatusProjection()
     submitted(projection)
     routed(projection, PARISH, offset=3)
     routed(projection, DISTRICT, offset=4)
+    return projection
+
+
+def test_an_owner_the_notifier_committed_past_without_an_outcome_is_lost() -> None:
+    projection = routed_to_parish_and_district()
     projection.apply(NotificationSent(report_reference=REF, owner_id=PARISH.id,
                                       channel="email", submitted_at=T0))
     assert find(projection, {1: 100}, {2: 5}) == [
@@ -71,10 +76,7 @@ def test_an_owner_the_notifier_committed_past_without_an_outcome_is_lost() -> No
 
 
 def test_a_failed_or_deferred_delivery_is_not_lost() -> None:
-    projection = StatusProjection()
-    submitted(projection)
-    routed(projection, PARISH, offset=3)
-    routed(projection, DISTRICT, offset=4)
+    projection = routed_to_parish_and_district()
     projection.apply(NotificationFailed(report_reference=REF, owner_id=PARISH.id,
                                         channel="email", reason="refused", permanent=True))
     projection.deferred(ReportRouted.model_validate(
