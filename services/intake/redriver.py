@@ -74,8 +74,8 @@ class Redriver:
             bootstrap_servers=self.settings.kafka_bootstrap, group_id=group_id(service),
             enable_auto_commit=False, client_id="signpost-intake-redrive",
             request_timeout_ms=int(self.settings.kafka_request_timeout_s * 1000))
-        await consumer.start()
         try:
+            await consumer.start()
             await consumer.topics()  # metadata, for the partitions
             committed: Committed = {}
             for partition in sorted(consumer.partitions_for_topic(topic) or ()):
@@ -92,9 +92,9 @@ class Redriver:
             bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
             enable_auto_commit=False, client_id="signpost-intake-redrive")
         producer = make_producer(self.settings, "signpost-intake-redrive")
-        await consumer.start()
-        await producer.start()
-        try:
+        try:  # stopped even when starting failed (the broker away)
+            await consumer.start()
+            await producer.start()
             for item in items:
                 source, target = ((topics.submitted, topics.submitted) if item.stage == "routing"
                                   else (topics.routed, topics.notification_retry))
