@@ -26,13 +26,13 @@ import faust
 import structlog
 from pydantic import ValidationError
 
-from schemas import NotificationFailed, ReportAcknowledged, ReportRouted
+from schemas import NotificationFailed, NotificationSent, ReportAcknowledged, ReportRouted
 from services.notifier import escalation
 from services.notifier.delivery import LaterRetries
 from services.notifier.escalation import Escalate, Forget, NoNextTier, Remind, SlaClock
 from services.notifier.notify import Notifier
 from signpost.runtime import metrics
-from signpost.runtime.kafka import PoisonRecord, decode
+from signpost.runtime.kafka import PoisonRecord, decode, encode
 from signpost.runtime.logging import get_logger
 from signpost.runtime.pipeline import Output, dead_letter, deliver
 from signpost.runtime.settings import Settings
@@ -105,7 +105,7 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
                 outcome = await notifier.notify(routed)
             if isinstance(outcome, NotificationFailed):
                 return failed(message, routed, outcome)
-            deliveries[key] = datetime.now(UTC).isoformat().encode()
+            deliveries[key] = encode(outcome)  # kept whole, to be published again if need be
             if notifier.can_be_acknowledged(routed):
                 start_clock(routed, message.partition)
             # The idempotency record acknowledged now, not with the batch: a crash after the
@@ -168,13 +168,28 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
                 outputs.append(dead_letter(dead, SERVICE, message, str(exc)))
                 continue
             key = notifier.delivery_key(routed).encode()
-            if key in todo or deliveries.get(key) is not None:
+            recorded = deliveries.get(key)
+            if key in todo or recorded is not None:
                 metrics.notifications_duplicate_skipped.labels(notifier.channel_name(routed)).inc()
                 log.info("notification_already_sent", reference=routed.reference,
                          owner=routed.owner.id)
+                if recorded is not None:  # a crash may have come before its outcome was out
+                    outputs.append(Output(outcomes, message.key, sent_before(recorded, routed)))
                 continue
             todo[key] = handle(message, key, routed)
         return outputs, list(todo.values())
+
+    def sent_before(recorded: bytes, routed: ReportRouted) -> NotificationSent:
+        """The outcome of a delivery already made, published again: the notifier may have
+        died after recording the delivery and before publishing its outcome, and without one
+        the report's status would stay "routed" (and intake would count it lost). Records
+        from before outcomes were kept hold only a time: the outcome is rebuilt."""
+        try:
+            return NotificationSent.model_validate_json(recorded)
+        except ValidationError:
+            return NotificationSent(
+                report_reference=routed.reference, owner_id=routed.owner.id,
+                channel=notifier.channel_name(routed), submitted_at=routed.report.submitted_at)
 
     def record_lag(batch: list[Any]) -> None:
         """Records behind the partition's end, from the consumer's last fetch: alerts need

@@ -13,8 +13,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from schemas import NotificationSent
 from signpost.runtime.kafka import group_id
 from signpost.runtime.settings import DEMO_BUNDLE, Topics
 from signpost.system import LocalSystem
@@ -112,3 +113,63 @@ def test_reports_a_stage_moved_past_are_sent_again_and_reach_their_clerk_once(
     assert {ref: per_report[ref] for ref in wanted} == dict.fromkeys(wanted, 1)
     log = (tmp_path / "logs" / "intake.log").read_text()
     assert log.count('"report_redriven"') == 2
+
+
+async def notification_outcomes(bootstrap: str, reference: str) -> list[NotificationSent]:
+    consumer = AIOKafkaConsumer(TOPICS.notifications, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        found = []
+        while batches := await consumer.getmany(timeout_ms=1000):
+            found += [NotificationSent.model_validate_json(r.value)
+                      for records in batches.values() for r in records
+                      if r.key == reference.encode() and b'"NotificationSent"' in r.value]
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def publish_again(bootstrap: str, topic: str, reference: str) -> None:
+    """A copy of the report's record, as a crashed router would produce it again."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        record = None
+        while record is None and (batches := await consumer.getmany(timeout_ms=1000)):
+            record = next((r for rs in batches.values() for r in rs
+                           if r.key == reference.encode()), None)
+    finally:
+        await consumer.stop()
+    assert record is not None, f"{reference} not on {topic}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, record.value, key=record.key,
+                                     headers=list(record.headers))
+    finally:
+        await producer.stop()
+
+
+def test_a_delivery_made_before_is_not_repeated_but_its_outcome_is_published_again(
+        tmp_path: Path) -> None:
+    """The notifier can die after recording a delivery and before publishing its outcome;
+    the routed record then comes again. It must not email again, and must publish the
+    outcome it recorded, or the report's status stays "routed" and intake counts it lost."""
+    local = LocalSystem(bundle=DEMO_BUNDLE, log_dir=tmp_path / "logs",
+                        data_dir=tmp_path / "data")
+    outbox = tmp_path / "outbox"
+    with local.running(outbox=outbox):
+        local.wait_ready(timeout_s=90)
+        reference = post(local, report("pothole", 51.05, -1.55))
+        wait_for_mail(outbox, {reference})
+        first = asyncio.run(notification_outcomes(local.bootstrap, reference))
+        asyncio.run(publish_again(local.bootstrap, TOPICS.routed, reference))
+        deadline = time.monotonic() + 30
+        while len(outcomes := asyncio.run(notification_outcomes(local.bootstrap, reference))) < 2:
+            assert time.monotonic() < deadline, "the recorded outcome was not published again"
+        time.sleep(2)
+    assert len(first) == 1
+    assert [o.event_id for o in outcomes] == [first[0].event_id] * 2  # the same event
+    assert len(list(outbox.glob(f"{reference}*.eml"))) == 1
