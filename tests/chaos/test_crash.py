@@ -6,7 +6,7 @@ owner), the owner read from the recipient: each got at least one, and all copies
 Message-ID, so a mail client shows one notification. Raw duplicates at the mail server are
 bounded too (docs/reliability.md): only a delivery caught between the mail server accepting
 it and its idempotency record being acknowledged is sent again, so at most the notifier's
-concurrency (16 deliveries in flight) per notifier crash; runs see 0 to 4 in all.
+concurrency (16 deliveries in flight) per notifier crash; runs see 0 to 6 in all.
 
 A report a stage loses is found and sent again by intake (docs/reliability.md): the test
 waits long enough for that (grace 120 s) and prints how many were. Short form in CI (600
