@@ -113,15 +113,29 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
             await app.producer.flush()
             return [Output(outcomes, message.key, outcome)]
 
+    # Each clock parsed once per value, not on every read or check: most wait for days.
+    parsed: dict[bytes, tuple[bytes, SlaClock | None]] = {}
+
+    def parsed_clock(key: bytes, raw: bytes) -> SlaClock | None:
+        """The clock in `raw`, or None if it cannot be read (read_clock says so)."""
+        known = parsed.get(key)
+        if known is not None and known[0] == raw:
+            return known[1]
+        try:
+            clock: SlaClock | None = SlaClock.model_validate_json(raw)
+        except ValidationError:
+            clock = None
+        parsed[key] = (raw, clock)
+        return clock
+
     def read_clock(key: bytes) -> SlaClock | None:
         raw = clocks.get(key)
         if raw is None:
             return None
-        try:
-            return SlaClock.model_validate_json(raw)
-        except ValidationError:  # written by an incompatible version: that clock is lost
+        clock = parsed_clock(key, raw)
+        if clock is None:  # written by an incompatible version: that clock is lost
             log.error("sla_clock_unreadable", reference=key.decode("utf-8", "replace"))
-            return None
+        return clock
 
     def write_clock(key: bytes, clock: SlaClock) -> None:
         _source_partition.set(clock.partition)
@@ -279,20 +293,6 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
                     log.error("sla_check_failed", owner=clock.owner.id, error=type(exc).__name__)
         if acted:
             await app.producer.flush()  # clock changes acknowledged before the next check
-
-    # Each clock parsed once, not on every check: most clocks wait for days.
-    parsed: dict[bytes, tuple[bytes, SlaClock | None]] = {}
-
-    def parsed_clock(key: bytes, raw: bytes) -> SlaClock | None:
-        known = parsed.get(key)
-        if known is not None and known[0] == raw:
-            return known[1]
-        try:
-            clock: SlaClock | None = SlaClock.model_validate_json(raw)
-        except ValidationError:
-            clock = None  # read_clock logs it when the report is next touched
-        parsed[key] = (raw, clock)
-        return clock
 
     async def act(key: bytes, clock: SlaClock, action: escalation.Action, now: datetime) -> None:
         """Publish first, then move the clock on: a crash in between repeats the publication
