@@ -161,7 +161,7 @@ def next_tier_owner(routed: ReportRouted, bundle: Bundle) -> Owner | None:
     for tier in NEXT_TIERS.get(routed.owner.tier, ()):
         for organisation in covering:
             if organisation.tier == tier and organisation.id != routed.owner.id:
-                return Owner(id=organisation.id, name=organisation.name, tier=organisation.tier)
+                return organisation.as_owner()
     return None
 
 

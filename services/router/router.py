@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from schemas import Owner, Report, ReportRouted, ReportUnroutable
+from schemas import Report, ReportRouted, ReportUnroutable
 from services.router.geography import BoundaryIndex
 from services.router.rules import Decision, Facts, decide
 from signpost.bundle import Bundle
@@ -40,8 +40,7 @@ def to_event(report: Report, decision: Decision, *, event_id: str | None = None,
     if decision.owner is None or decision.rule_id is None:
         return ReportUnroutable(report=report, reason_code=decision.reason_code or "unknown",
                                 reason=decision.reason or "", trace=decision.trace, **ids)
-    owner = Owner(id=decision.owner.id, name=decision.owner.name, tier=decision.owner.tier)
-    return ReportRouted(report=report, owner=owner, rule_id=decision.rule_id,
+    return ReportRouted(report=report, owner=decision.owner.as_owner(), rule_id=decision.rule_id,
                         trace=decision.trace, **ids)
 
 

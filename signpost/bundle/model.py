@@ -20,7 +20,7 @@ from pydantic import (
 )
 from shapely.geometry.base import BaseGeometry
 
-from schemas import Tier
+from schemas import Owner, Tier
 
 if TYPE_CHECKING:  # templates.py imports this module
     from signpost.bundle.templates import EmailTemplates
@@ -115,6 +115,10 @@ class Organisation(Entry):
     share_reporter_details: bool = Field(
         False, description="Whether the resident's contact details go to this organisation"
     )
+
+    def as_owner(self) -> Owner:
+        """The organisation as events name an owner."""
+        return Owner(id=self.id, name=self.name, tier=self.tier)
 
     @field_validator("channel", mode="before")
     @classmethod
