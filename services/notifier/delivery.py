@@ -75,6 +75,11 @@ class Delivery:
         return grid_reference(self.report.location.lat, self.report.location.lon)
 
     @property
+    def reported_at(self) -> str:
+        """When it was reported, as every channel words it: "22 November 2026, 09:30 UTC"."""
+        return self.report.submitted_at.strftime("%d %B %Y, %H:%M UTC")
+
+    @property
     def category_name(self) -> str:
         return self.category.name if self.category else self.report.category
 

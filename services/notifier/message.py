@@ -34,7 +34,6 @@ _env = Environment(
     undefined=StrictUndefined,
     keep_trailing_newline=True,
 )
-REPORTED_AT = "%d %B %Y, %H:%M UTC"
 REFERENCE_HEADER = "X-Signpost-Reference"
 MESSAGE_ID_DOMAIN = "signpost.example.org"
 UTF8_QP = Charset("utf-8")
@@ -58,7 +57,7 @@ def message_context(delivery: Delivery) -> MessageContext:
     return MessageContext(
         reference=report.reference,
         category=delivery.category_name,
-        reported_at=report.submitted_at.strftime(REPORTED_AT),
+        reported_at=delivery.reported_at,
         answers=[Answer(question, answer) for question, answer in delivery.answers()],
         location=Place(report.location.lat, report.location.lon, delivery.grid_reference,
                        delivery.map_url),

@@ -73,7 +73,7 @@ def personalisation(delivery: Delivery) -> Personalisation:
         "category": delivery.category_name,
         "organisation": delivery.organisation.name,
         "clerk_name": delivery.organisation.clerk.name,
-        "reported_at": report.submitted_at.strftime("%d %B %Y, %H:%M UTC"),
+        "reported_at": delivery.reported_at,
         "location": f"{report.location.lat:.6f}, {report.location.lon:.6f}",
         "grid_reference": delivery.grid_reference or "",
         "map_link": delivery.map_url,
