@@ -28,13 +28,12 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from prometheus_client.parser import text_string_to_metric_families
 from pydantic import TypeAdapter
 
 from schemas import DeadLetter, NotificationFailed, NotificationSent
 from signpost.runtime.settings import DEMO_BUNDLE, Topics
 from signpost.system import LocalSystem
-from tests.chaos.test_crash import wait_for_mail
+from tests.chaos.test_crash import metric, wait_for_mail
 from tests.integration.local_http import LocalHttpServer, Reply, Request
 
 pytestmark = pytest.mark.integration
@@ -242,14 +241,6 @@ def test_http_endpoints_failing_then_recovering_deliver_each_report_once(
         assert first_success - endpoint.started >= 24.0, "accepted during the outage"
     deliveries = {r.headers["X-Signpost-Delivery"] for _, r, s in hook.answered if s < 300}
     assert len(deliveries) == 3
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and labels.items() <= sample.labels.items():
-                return float(sample.value)
-    return 0.0
 
 
 async def find_on(bootstrap: str, topic: str, reference: str, model: Any,

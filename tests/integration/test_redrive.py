@@ -16,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import NotificationSent
+from services.intake.status import NOTIFICATION
 from signpost.runtime.kafka import group_id
 from signpost.runtime.settings import DEMO_BUNDLE, Topics
 from signpost.system import LocalSystem
@@ -122,9 +123,9 @@ async def notification_outcomes(bootstrap: str, reference: str) -> list[Notifica
     try:
         found = []
         while batches := await consumer.getmany(timeout_ms=1000):
-            found += [NotificationSent.model_validate_json(r.value)
-                      for records in batches.values() for r in records
-                      if r.key == reference.encode() and b'"NotificationSent"' in r.value]
+            events = [NOTIFICATION.validate_json(r.value) for records in batches.values()
+                      for r in records if r.key == reference.encode()]
+            found += [e for e in events if isinstance(e, NotificationSent)]
         return found
     finally:
         await consumer.stop()
