@@ -58,18 +58,7 @@ class BoundaryIndex:
 
     def containing(self, lon: float, lat: float) -> dict[str, Boundary]:
         """The feature of each layer that holds the point (see the module's docstring)."""
-        hits = self._tree.query(points(lon, lat), predicate="intersects")
-        by_layer: dict[str, list[Boundary]] = {}
-        for i in hits.tolist():
-            by_layer.setdefault(self._boundaries[i].layer, []).append(self._boundaries[i])
-        found: dict[str, Boundary] = {}
-        for layer, candidates in by_layer.items():
-            if len(candidates) == 1:
-                found[layer] = candidates[0]
-            else:
-                geoms = np.array([b.geometry for b in candidates], dtype=object)
-                found[layer] = _settle(candidates, shapely.contains_xy(geoms, lon, lat).tolist())
-        return found
+        return self.containing_many(np.array([lon]), np.array([lat]))[0]
 
     def containing_many(self, lons: np.ndarray, lats: np.ndarray) -> list[dict[str, Boundary]]:
         """Vectorised look-up for a batch of points (same answers as `containing`). Only the
