@@ -18,9 +18,11 @@ MAX_ANSWERS = 3
 
 
 def new_reference() -> str:
-    """SP-XXXX-XXXX-XXXX: 60 random bits, from the operating system's CSPRNG."""
-    groups = ("".join(secrets.choice(CROCKFORD) for _ in range(4)) for _ in range(3))
-    return "SP-" + "-".join(groups)
+    """SP-XXXX-XXXX-XXXX: 60 random bits, from the operating system's CSPRNG in one draw
+    (a draw per character cost 7 % of intake's time)."""
+    bits = secrets.randbits(60)
+    chars = [CROCKFORD[(bits >> (5 * i)) & 31] for i in range(12)]
+    return f"SP-{''.join(chars[:4])}-{''.join(chars[4:8])}-{''.join(chars[8:])}"
 
 
 class ReportRequest(BaseModel):

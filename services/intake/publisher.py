@@ -75,11 +75,10 @@ class KafkaReportPublisher:
         if self._producer is None:
             raise PublishFailed("publisher not started")
         try:
-            await asyncio.wait_for(self._producer.send_and_wait(
-                topic, encode(event),
-                key=event.reference.encode(),
-                headers=[*cloudevent_headers(event, SOURCE), *extra_headers],
-            ), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                await self._producer.send_and_wait(
+                    topic, encode(event), key=event.reference.encode(),
+                    headers=[*cloudevent_headers(event, SOURCE), *extra_headers])
         except (KafkaError, TimeoutError) as exc:
             self._mark_broken()
             raise PublishFailed(type(exc).__name__) from exc
