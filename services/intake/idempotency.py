@@ -26,7 +26,7 @@ class Seen(Enum):
     MISMATCH = "mismatch"  # the key was used for a different report
 
 
-@dataclass
+@dataclass(slots=True)  # one per key remembered: no per-instance __dict__
 class _Entry:
     fingerprint: str
     expires: float
