@@ -14,8 +14,10 @@ from faust.worker import Worker
 from prometheus_client import generate_latest
 
 from signpost.runtime import metrics
+from signpost.runtime.heap import freeze_startup_heap
 from signpost.runtime.kafka import ensure_topics, group_id
 from signpost.runtime.logging import configure_logging, get_logger
+from signpost.runtime.loop import new_event_loop
 from signpost.runtime.settings import Settings
 
 log = get_logger(__name__)
@@ -142,8 +144,11 @@ class JsonLogWorker(Worker):
 
 def run_worker(app: faust.App, service: str, settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; the worker stops cleanly, committing what it finished."""
-    loop = asyncio.new_event_loop()  # Faust runs on this loop after the topics exist
+    loop = new_event_loop()  # Faust runs on this loop after the topics exist
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings))
     app.finalize()
-    JsonLogWorker(app, service, settings).execute_from_commandline()
+    worker = JsonLogWorker(app, service, settings)
+    freeze_startup_heap()
+    worker.execute_from_commandline()
+
