@@ -19,7 +19,7 @@ from services.intake.status import StatusProjection
 from services.intake.status_feed import StatusFeed
 from signpost.acklinks import ack_links_from
 from signpost.bundle.model import Category
-from signpost.runtime.heap import freeze_startup_heap
+from signpost.runtime.heap import tune_garbage_collector
 from signpost.runtime.logging import configure_logging, get_logger
 from signpost.runtime.settings import Settings
 
@@ -97,6 +97,6 @@ def run(settings: Settings) -> None:
     except KeysRequired as exc:
         log.error("api_keys_required", problem=str(exc))
         sys.exit(2)
-    freeze_startup_heap()
+    tune_garbage_collector()
     uvicorn.run(app, host=settings.intake_host, port=settings.intake_port, log_config=None,
                 access_log=False)

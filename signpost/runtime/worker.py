@@ -14,7 +14,7 @@ from faust.worker import Worker
 from prometheus_client import generate_latest
 
 from signpost.runtime import metrics
-from signpost.runtime.heap import freeze_startup_heap
+from signpost.runtime.heap import tune_garbage_collector
 from signpost.runtime.kafka import ensure_topics, group_id
 from signpost.runtime.logging import configure_logging, get_logger
 from signpost.runtime.loop import new_event_loop
@@ -149,6 +149,6 @@ def run_worker(app: faust.App, service: str, settings: Settings) -> None:
     loop.run_until_complete(ensure_topics(settings))
     app.finalize()
     worker = JsonLogWorker(app, service, settings)
-    freeze_startup_heap()
+    tune_garbage_collector()
     worker.execute_from_commandline()
 
