@@ -25,7 +25,8 @@ from services.router.router import Router, outcome_id, to_event
 from services.router.rules import Decision, Facts, decide
 from signpost.bundle import Boundary
 from signpost.runtime import metrics
-from signpost.runtime.kafka import Headers, PoisonRecord, decode, make_producer
+from signpost.runtime.batches import BatchProducer
+from signpost.runtime.kafka import PoisonRecord, decode, make_producer
 from signpost.runtime.logging import get_logger
 from signpost.runtime.pipeline import BatchConsumer, Output, dead_letter
 from signpost.runtime.settings import Settings
@@ -51,8 +52,9 @@ class BatchRouter:
     def _decide(self, report: Report, found: dict[str, Boundary]) -> Decision:
         """`decide` is pure in the report's facts and the boundaries found, and most reports
         share both with an earlier one: remember the decision (bounded)."""
-        key = (report.category, frozenset(report.answers.items()), report.uprn,
-               frozenset((layer, b.feature_id) for layer, b in found.items()))
+        # Tuples, not frozensets: cheaper to build, and `found` lists its layers in one order.
+        key = (report.category, tuple(report.answers.items()), report.uprn,
+               tuple([(layer, b.feature_id) for layer, b in found.items()]))
         decision = self._decisions.get(key)
         if decision is None:
             facts = Facts(report.category, dict(report.answers), report.uprn)
@@ -82,11 +84,9 @@ class BatchRouter:
                     found = self.router.index.containing(report.location.lon,
                                                          report.location.lat)
                 decision = self._decide(report, found)
-                original = self._original_of(report)
+                original = self._original_of(report, decision)
                 outcome = to_event(report, decision, event_id=outcome_id(event.event_id),
                                    occurred_at=now, likely_duplicate_of=original)
-                if self.duplicates is not None and isinstance(outcome, ReportRouted):
-                    self.duplicates.record(report, outcome.owner.id, original)
             except Exception as exc:  # a bug must not skip a report: keep it, with the reason
                 log.exception("routing_failed", reference=report.reference)
                 outputs[i] = self._dead(record, f"routing failed: {type(exc).__name__}: {exc}")
@@ -97,21 +97,24 @@ class BatchRouter:
                 routed[(report.category, outcome.owner.tier.value, outcome.rule_id)] += 1
                 log.debug("report_routed", reference=report.reference, owner=outcome.owner.id,
                           tier=outcome.owner.tier.value, rule=outcome.rule_id)
-                outputs[i] = Output(self.topics.routed, record.key, outcome)
+                outputs[i] = Output(self.topics.routed, record.key, outcome,
+                                    partition=record.partition)
             else:
                 unroutable[outcome.reason_code] += 1
                 log.debug("report_unroutable", reference=report.reference,
                           reason_code=outcome.reason_code)
-                outputs[i] = Output(self.topics.triage, record.key, outcome)
+                outputs[i] = Output(self.topics.triage, record.key, outcome,
+                                    partition=record.partition)
         self._count(events, started, routed, unroutable, duplicates)
         return outputs
 
-    def _original_of(self, report: Report) -> str | None:
+    def _original_of(self, report: Report, decision: Decision) -> str | None:
         """The open report this one likely repeats. Routing is unchanged by it: a likely
         duplicate still goes to its owner, with the link; routed ones are remembered."""
         if self.duplicates is None:
             return None
-        original = self.duplicates.likely_duplicate_of(report)
+        owner = decision.owner.id if decision.owner else None
+        original = self.duplicates.observe(report, owner)
         if original is not None:
             log.debug("likely_duplicate", reference=report.reference,
                       likely_duplicate_of=original)
@@ -173,14 +176,11 @@ def create_app(settings: Settings, router: Router) -> faust.App:
         producer = make_producer(settings, f"signpost-{SERVICE}", linger_ms=0,
                                  max_batch_size=512 * 1024)
 
-        async def send(topic: str, key: bytes | None, value: bytes, headers: Headers) -> Any:
-            return await producer.send(topic, value, key=key, headers=headers)
-
         await producer.start()
         try:
             consumer = BatchConsumer(
                 service=SERVICE, bootstrap=settings.kafka_bootstrap, group_id=app.conf.id,
-                topic=settings.topics.submitted, process=route, send=send,
+                topic=settings.topics.submitted, process=route, producer=BatchProducer(producer),
                 source=f"signpost/{SERVICE}", max_records=settings.batch_size,
                 session_timeout_s=settings.kafka_session_timeout_s,
                 request_timeout_s=settings.kafka_request_timeout_s,

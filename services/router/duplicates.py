@@ -15,8 +15,8 @@ once there are `max_size`. The grid does not wrap at the antimeridian (irrelevan
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from schemas import Report
 
@@ -32,8 +32,7 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-@dataclass(frozen=True)
-class Seen:
+class Seen(NamedTuple):  # one per routed report in the window: a tuple is quick to make
     reference: str
     category: str
     lon: float
@@ -53,7 +52,7 @@ class OpenReports:
         self.window_s, self.distance_m, self.max_size = window_s, distance_m, max_size
         self._cell_deg = distance_m / METRES_PER_DEGREE_LAT
         self._seen: dict[str, Seen] = {}  # insertion order: oldest first, for eviction
-        self._cells: dict[Cell, set[str]] = {}
+        self._cells: dict[Cell, dict[str, Seen]] = {}  # reference -> its entry
         self._newest = -math.inf
 
     def __len__(self) -> int:
@@ -65,10 +64,14 @@ class OpenReports:
     def _cell(self, category: str, lon: float, lat: float) -> Cell:
         return category, math.floor(lat / self._cell_deg), math.floor(lon / self._cell_deg)
 
-    def _neighbourhood(self, category: str, lon: float, lat: float) -> list[Cell]:
+    def _reach(self, lat: float) -> tuple[float, float]:
+        """Degrees of latitude and longitude that `distance_m` spans at most, near `lat`."""
         dlat = self._cell_deg
         coslat = math.cos(math.radians(min(89.0, abs(lat) + dlat)))
-        dlon = dlat / max(coslat, 0.01)
+        return dlat, dlat / max(coslat, 0.01)
+
+    def _neighbourhood(self, category: str, lon: float, lat: float) -> list[Cell]:
+        dlat, dlon = self._reach(lat)
         _, south, west = self._cell(category, lon - dlon, lat - dlat)
         _, north, east = self._cell(category, lon + dlon, lat + dlat)
         return [(category, row, col) for row in range(south, north + 1)
@@ -78,32 +81,53 @@ class OpenReports:
         """The reference of the nearest recorded report of the same category within the
         distance, submitted no later than this one and at most the window before it. A report
         already recorded gets the answer recorded for it (so a redelivery gets the same one)."""
+        return self._nearest(report, _seconds(report.submitted_at))
+
+    def record(self, report: Report, owner_id: str, likely_duplicate_of: str | None) -> None:
+        """Remember a routed report (a second record of the same reference changes nothing)."""
+        self._remember(report, _seconds(report.submitted_at), owner_id, likely_duplicate_of)
+
+    def observe(self, report: Report, owner_id: str | None) -> str | None:
+        """`likely_duplicate_of`, then `record` if the report was routed (to `owner_id`):
+        the router's one call per report."""
+        at = _seconds(report.submitted_at)
+        original = self._nearest(report, at)
+        if owner_id is not None:
+            self._remember(report, at, owner_id, original)
+        return original
+
+    def _nearest(self, report: Report, at: float) -> str | None:
         known = self._seen.get(report.reference)
         if known is not None:
             return known.likely_duplicate_of
         lon, lat = report.location.lon, report.location.lat
-        at = _seconds(report.submitted_at)
+        dlat, dlon = self._reach(lat)
+        earliest, cells = at - self.window_s, self._cells
+        empty: dict[str, Seen] = {}
         best: tuple[float, str] | None = None
         for cell in self._neighbourhood(report.category, lon, lat):
-            for reference in self._cells.get(cell, ()):
-                other = self._seen[reference]
-                if not at - self.window_s <= other.submitted_at <= at:
+            for reference, other in cells.get(cell, empty).items():
+                # Most of the cells' reports are outside the distance's box: cheaper to rule
+                # out by it than by the great-circle distance.
+                if abs(other.lat - lat) > dlat or abs(other.lon - lon) > dlon \
+                        or not earliest <= other.submitted_at <= at:
                     continue
                 metres = distance_m(lon, lat, other.lon, other.lat)
                 if metres <= self.distance_m and (best is None or (metres, reference) < best):
                     best = (metres, reference)
         return best[1] if best else None
 
-    def record(self, report: Report, owner_id: str, likely_duplicate_of: str | None) -> None:
-        """Remember a routed report (a second record of the same reference changes nothing)."""
+    def _remember(self, report: Report, at: float, owner_id: str,
+                  likely_duplicate_of: str | None) -> None:
         if report.reference in self._seen:
             return
         seen = Seen(report.reference, report.category, report.location.lon, report.location.lat,
-                    _seconds(report.submitted_at), owner_id, likely_duplicate_of)
+                    at, owner_id, likely_duplicate_of)
         self._seen[seen.reference] = seen
         self._cells.setdefault(self._cell(seen.category, seen.lon, seen.lat),
-                               set()).add(seen.reference)
-        self._newest = max(self._newest, seen.submitted_at)
+                               {})[seen.reference] = seen
+        if at > self._newest:
+            self._newest = at
         self._evict()
 
     def _evict(self) -> None:
@@ -118,7 +142,7 @@ class OpenReports:
         del self._seen[seen.reference]
         cell = self._cell(seen.category, seen.lon, seen.lat)
         members = self._cells[cell]
-        members.discard(seen.reference)
+        members.pop(seen.reference, None)
         if not members:
             del self._cells[cell]
 

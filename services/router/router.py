@@ -37,10 +37,10 @@ def to_event(report: Report, decision: Decision, *, event_id: str | None = None,
         ids["occurred_at"] = occurred_at
     if likely_duplicate_of:
         ids["likely_duplicate_of"] = likely_duplicate_of
-    if decision.owner is None or decision.rule_id is None:
+    if decision.owner_named is None or decision.rule_id is None:
         return ReportUnroutable(report=report, reason_code=decision.reason_code or "unknown",
                                 reason=decision.reason or "", trace=decision.trace, **ids)
-    return ReportRouted(report=report, owner=decision.owner.as_owner(), rule_id=decision.rule_id,
+    return ReportRouted(report=report, owner=decision.owner_named, rule_id=decision.rule_id,
                         trace=decision.trace, **ids)
 
 

@@ -6,8 +6,9 @@ Pure: takes the bundle, the boundaries containing the point and the report's fac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from schemas import BoundaryHit, RoutingTrace, Tier
+from schemas import BoundaryHit, Owner, RoutingTrace, Tier
 from services.router.geography import AmbiguousArea
 from signpost.bundle import Boundary, Bundle, Organisation, OwnerRef, Rule
 
@@ -32,6 +33,12 @@ class Decision:
     @property
     def routed(self) -> bool:
         return self.owner is not None
+
+    @cached_property
+    def owner_named(self) -> Owner | None:
+        """The owner as events name it: made once per decision, which the router reuses for
+        every report that shares its facts and place."""
+        return self.owner.as_owner() if self.owner else None
 
 
 class Unroutable(Exception):
