@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 
 from schemas import DeadLetter, Event
 from signpost.runtime import metrics
+from signpost.runtime.batches import BatchProducer, OutgoingRecord
 from signpost.runtime.kafka import Headers, cloudevent_headers, encode
 from signpost.runtime.logging import get_logger
 
@@ -37,6 +38,9 @@ class Output:
     key: bytes | None
     event: Event
     headers: tuple[tuple[str, bytes], ...] = ()  # besides the CloudEvents ones
+    # The input record's partition, for a `BatchConsumer`: where the producer's partitioner
+    # would put the same key anyway, if the output topic has as many partitions as the input.
+    partition: int | None = None
 
 
 def dead_letter(topic: Any, service: str, message: Any, reason: str) -> Output:
@@ -48,7 +52,7 @@ def dead_letter(topic: Any, service: str, message: Any, reason: str) -> Output:
     metrics.dead_letters.labels(service, message.topic).inc()
     log.warning("dead_lettered", reference=key, source_topic=message.topic,
                 partition=message.partition, offset=message.offset, reason=reason)
-    return Output(topic, message.key, record)
+    return Output(topic, message.key, record, partition=message.partition)
 
 
 # Enqueue one record (topic, key, value, headers) and return the future of its acknowledgement.
@@ -60,7 +64,11 @@ async def deliver(outputs: list[Output], source: str, send: Send | None = None) 
 
     Without `send`, each output goes through its Faust topic; with it (the batch consumer),
     straight to the producer, where `Output.topic` is the topic's name."""
-    await settle(outputs, await enqueue(outputs, source, send), source, send)
+
+    async def resend(failed: list[Output]) -> list[Any]:
+        return await enqueue(failed, source, send)
+
+    await settle(outputs, await resend(outputs), resend)
 
 
 async def enqueue(outputs: list[Output], source: str, send: Send | None) -> list[Any]:
@@ -68,8 +76,10 @@ async def enqueue(outputs: list[Output], source: str, send: Send | None) -> list
     return [await _send(o, source, send) for o in outputs]
 
 
-async def settle(outputs: list[Output], acks: list[Any], source: str,
-                 send: Send | None) -> None:
+Resend = Callable[[list[Output]], Awaitable[list[Any]]]
+
+
+async def settle(outputs: list[Output], acks: list[Any], resend: Resend) -> None:
     """Wait for the acknowledgement of every output; send again, with backoff, any that the
     broker refused, until it takes them. Never gives up: the partition holds instead."""
     attempt = 0
@@ -93,7 +103,7 @@ async def settle(outputs: list[Output], acks: list[Any], source: str,
         log.error("broker_unavailable", unsent=len(failed), retry_in_s=round(delay, 2),
                   error=error)
         await asyncio.sleep(delay)
-        outputs, acks = failed, await enqueue(failed, source, send)
+        outputs, acks = failed, await resend(failed)
 
 
 async def _send(output: Output, source: str, send: Send | None) -> Any:
@@ -104,9 +114,13 @@ async def _send(output: Output, source: str, send: Send | None) -> Any:
             return await send(output.topic, output.key, value, headers)
         return await output.topic.send(key=output.key, value=value, headers=headers)
     except Exception as exc:  # a send that fails to enqueue is retried like a failed delivery
-        failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        failed.set_exception(exc)
-        return failed
+        return _failed(exc)
+
+
+def _failed(exc: Exception) -> asyncio.Future[Any]:
+    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    failed.set_exception(exc)
+    return failed
 
 
 Process = Callable[[list[Any]], list[Output]]
@@ -130,11 +144,11 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
     `process` must not raise for a bad record; it turns such records into dead letters."""
 
     def __init__(self, *, service: str, bootstrap: str, group_id: str, topic: str,
-                 process: Process, send: Send, source: str, max_records: int,
+                 process: Process, producer: BatchProducer, source: str, max_records: int,
                  session_timeout_s: float, request_timeout_s: float,
                  on_assigned: Callable[[bool], None] | None = None) -> None:
-        self.service, self.topic, self.process, self.send, self.source = (
-            service, topic, process, send, source)
+        self.service, self.topic, self.process, self.producer, self.source = (
+            service, topic, process, producer, source)
         self.max_records = max_records
         self.on_assigned = on_assigned
         self._lock = asyncio.Lock()
@@ -181,9 +195,34 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         before it (acknowledged and committed, in order) and leave this one in flight."""
         records = [r for tp in sorted(batches) for r in batches[tp]]
         outputs = self.process(records)
-        acks = await enqueue(outputs, self.source, self.send)
+        acks = await self._enqueue(outputs)
         await self._finish_in_flight()
         self._in_flight = asyncio.ensure_future(self._finish(batches, outputs, acks))
+
+    async def _enqueue(self, outputs: list[Output]) -> list[Any]:
+        """Hand the outputs to the producer a batch per partition; one ack future each."""
+        acks: list[Any] = [None] * len(outputs)
+        records, sent = [], []
+        same = await self._copartitioned({o.topic for o in outputs})
+        for i, output in enumerate(outputs):
+            try:
+                value = encode(output.event)
+                headers = [*cloudevent_headers(output.event, self.source), *output.headers]
+            except Exception as exc:  # retried like a failed delivery, holding the partition
+                acks[i] = _failed(exc)
+                continue
+            partition = output.partition if output.topic in same else None
+            records.append(OutgoingRecord(output.topic, output.key, value, headers, partition))
+            sent.append(i)
+        for i, ack in zip(sent, await self.producer.send_all(records), strict=True):
+            acks[i] = ack
+        return acks
+
+    async def _copartitioned(self, topics: set[str]) -> set[str]:
+        """The output topics with as many partitions as the input: there a key's partition is
+        its input record's, which the producer that wrote it chose by the same hash."""
+        inputs = len(self.consumer.partitions_for_topic(self.topic) or ())
+        return {t for t in topics if len(await self.producer.partitions(t)) == inputs}
 
     async def _finish_in_flight(self) -> None:
         if self._in_flight is not None:
@@ -192,7 +231,7 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
 
     async def _finish(self, batches: dict[TopicPartition, list[Any]], outputs: list[Output],
                       acks: list[Any]) -> None:
-        await settle(outputs, acks, self.source, self.send)
+        await settle(outputs, acks, self._enqueue)
         assigned = self.consumer.assignment()
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batches.items() if tp in assigned}
         try:

@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from bench.kafka_io import consume_until, produce
 from bench.workload import poison_values, reference, routable_bodies
 from schemas import DeadLetter, Location, Report, ReportSubmitted
 from signpost.runtime.kafka import encode
-from signpost.runtime.settings import DEMO_BUNDLE, Topics
+from signpost.runtime.settings import DEMO_BUNDLE, Settings, Topics
 from signpost.system import LocalSystem
 
 pytestmark = pytest.mark.integration
@@ -60,7 +61,11 @@ def test_router_at_speed_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
 
     seqs: dict[str, list[int]] = defaultdict(list)
     dead: set[bytes] = set()
+    partitions = list(range(Settings().partitions))
     for record in arrivals.records:
+        # Where a producer's partitioner puts the key: all of a report's records, on every
+        # topic, in the one partition a downstream consumer keyed by reference reads.
+        assert record.partition == DefaultPartitioner()(record.key, partitions, partitions)
         if record.topic == TOPICS.dead_letter:
             letter = DeadLetter.model_validate_json(record.value)
             assert letter.service == "router" and letter.reason
