@@ -22,6 +22,10 @@ from schemas import Report
 
 EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE_LAT = 110_500.0  # slightly under the true 110.6 to 111.7 km: cells err large
+# Cells twice as wide in degrees as they are tall: at England's latitudes (50 to 56 degrees) a
+# degree of longitude is 0.56 to 0.64 of one of latitude, so they are roughly square on the
+# ground, and a look-up reads 6 to 9 cells instead of 12 to 15.
+CELL_WIDTH_IN_HEIGHTS = 2
 
 
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
@@ -50,7 +54,8 @@ class OpenReports:
         if window_s <= 0 or distance_m <= 0 or max_size < 1:
             raise ValueError("window, distance and max size must be positive")
         self.window_s, self.distance_m, self.max_size = window_s, distance_m, max_size
-        self._cell_deg = distance_m / METRES_PER_DEGREE_LAT
+        self._cell_deg = distance_m / METRES_PER_DEGREE_LAT  # its height
+        self._cell_lon_deg = self._cell_deg * CELL_WIDTH_IN_HEIGHTS
         self._seen: dict[str, Seen] = {}  # insertion order: oldest first, for eviction
         self._cells: dict[Cell, dict[str, Seen]] = {}  # reference -> its entry
         self._newest = -math.inf
@@ -62,7 +67,7 @@ class OpenReports:
         return reference in self._seen
 
     def _cell(self, category: str, lon: float, lat: float) -> Cell:
-        return category, math.floor(lat / self._cell_deg), math.floor(lon / self._cell_deg)
+        return category, math.floor(lat / self._cell_deg), math.floor(lon / self._cell_lon_deg)
 
     def _reach(self, lat: float) -> tuple[float, float]:
         """Degrees of latitude and longitude that `distance_m` spans at most, near `lat`."""
@@ -70,8 +75,8 @@ class OpenReports:
         coslat = math.cos(math.radians(min(89.0, abs(lat) + dlat)))
         return dlat, dlat / max(coslat, 0.01)
 
-    def _neighbourhood(self, category: str, lon: float, lat: float) -> list[Cell]:
-        dlat, dlon = self._reach(lat)
+    def _neighbourhood(self, category: str, lon: float, lat: float, dlat: float,
+                       dlon: float) -> list[Cell]:
         _, south, west = self._cell(category, lon - dlon, lat - dlat)
         _, north, east = self._cell(category, lon + dlon, lat + dlat)
         return [(category, row, col) for row in range(south, north + 1)
@@ -105,7 +110,7 @@ class OpenReports:
         earliest, cells = at - self.window_s, self._cells
         empty: dict[str, Seen] = {}
         best: tuple[float, str] | None = None
-        for cell in self._neighbourhood(report.category, lon, lat):
+        for cell in self._neighbourhood(report.category, lon, lat, dlat, dlon):
             for reference, other in cells.get(cell, empty).items():
                 # Most of the cells' reports are outside the distance's box: cheaper to rule
                 # out by it than by the great-circle distance.

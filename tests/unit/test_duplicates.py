@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas import Location, Report
 from services.router.duplicates import OpenReports, distance_m
@@ -121,3 +124,27 @@ def test_many_reports_in_many_cells(index: OpenReports) -> None:
     target = report(lat=north(300 * 7 + 20), lon=east(300 * 3 - 20), hours=1)
     found = index.likely_duplicate_of(target)
     assert found is not None and len(index) == 500
+
+
+@settings(max_examples=60, deadline=None)
+@given(lat=st.floats(-70, 70), spread_m=st.sampled_from([150.0, 400.0, 2000.0]),
+       seed=st.integers(0, 2**32 - 1))
+def test_the_grid_finds_what_a_search_of_every_report_finds(lat: float, spread_m: float,
+                                                            seed: int) -> None:
+    """Whatever the latitude and however the reports fall across cell edges, the answer is
+    the nearest earlier report of the category within the distance, as a brute-force search
+    over every recorded report says."""
+    rng, index, kept = random.Random(seed), OpenReports(window_s=72 * 3600, distance_m=250), []
+    metres_per_degree_lon = 111_320 * math.cos(math.radians(lat))
+    for i in range(120):
+        r = report(category=rng.choice(["pothole", "graffiti"]),
+                   lat=lat + rng.uniform(-spread_m, spread_m) / 111_200,
+                   lon=10 + rng.uniform(-spread_m, spread_m) / metres_per_degree_lon,
+                   hours=i / 100)
+        expected = min(((distance_m(r.location.lon, r.location.lat, o.location.lon,
+                                    o.location.lat), o.reference) for o in kept
+                        if o.category == r.category), default=None)
+        if expected is not None and expected[0] > 250:
+            expected = None
+        assert routed(index, r) == (expected[1] if expected else None)
+        kept.append(r)
