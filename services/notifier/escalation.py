@@ -154,6 +154,14 @@ def decide(clock: SlaClock, now: datetime, bundle: Bundle, *,
     return Escalate(to) if to is not None else NoNextTier()
 
 
+def next_check_at(clock: SlaClock, *, keep_finished_s: float) -> datetime | None:
+    """The earliest time `decide` can answer anything but None (None: at once, as for a
+    finished clock with no end time)."""
+    if clock.ended is not None:
+        return clock.ended_at + timedelta(seconds=keep_finished_s) if clock.ended_at else None
+    return clock.due_at()
+
+
 def next_tier_owner(routed: ReportRouted, bundle: Bundle) -> Owner | None:
     """The owner one tier up from `routed.owner` at the report's point, or None."""
     covering = [organisation for hit in routed.trace.boundaries

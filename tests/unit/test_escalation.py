@@ -129,6 +129,20 @@ def test_an_ended_clock_is_forgotten_after_the_keep_period(demo_bundle: Bundle) 
     assert decide(demo_bundle, done, T0 + timedelta(seconds=KEEP_S)) == Forget()
 
 
+@pytest.mark.parametrize("state", ["waiting", "reminded", "ended"])
+def test_the_timer_looks_again_exactly_when_something_is_due(demo_bundle: Bundle,
+                                                              state: str) -> None:
+    """The notifier's timer keeps only this time per clock, not the clock: before it the
+    clock needs nothing, at it, something."""
+    c = {"waiting": clock(demo_bundle),
+         "reminded": escalation.reminded(clock(demo_bundle), T0 + timedelta(hours=50)),
+         "ended": escalation.ended(clock(demo_bundle), "escalated", T0)}[state]
+    at = escalation.next_check_at(c, keep_finished_s=KEEP_S)
+    assert at is not None
+    assert decide(demo_bundle, c, at - timedelta(seconds=1)) is None
+    assert decide(demo_bundle, c, at) is not None
+
+
 def test_sla_comes_from_the_category(demo_bundle: Bundle) -> None:
     assert escalation.sla_hours(demo_bundle, "pothole") == 48
     assert escalation.sla_hours(demo_bundle, "no-such-category") == escalation.DEFAULT_SLA_HOURS
