@@ -130,7 +130,7 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
             log.error("sla_clock_unreadable", reference=key.decode("utf-8", "replace"))
             return None
 
-    def scheduled(key: bytes, raw: bytes) -> tuple[bytes, float, int]:
+    def scheduled(key: bytes, raw: bytes, now: datetime) -> tuple[bytes, float, int]:
         known = schedule.get(key)
         if known is not None and (known[0] is raw or known[0] == raw):
             return known
@@ -138,8 +138,8 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
         if clock is None:  # said once per value; never due
             known = schedule[key] = (raw, math.inf, -1)
             return known
-        at = escalation.next_check_at(clock, keep_finished_s=settings.sla_keep_finished_s)
-        known = schedule[key] = (raw, at.timestamp() if at else 0.0, clock.partition)
+        at = escalation.next_check_at(clock, now, keep_finished_s=settings.sla_keep_finished_s)
+        known = schedule[key] = (raw, at.timestamp() if at else math.inf, clock.partition)
         return known
 
     def write_clock(key: bytes, clock: SlaClock) -> None:
@@ -282,7 +282,7 @@ def create_app(settings: Settings, notifier: Notifier) -> faust.App:
         for key in schedule.keys() - {key for key, _ in current}:
             del schedule[key]
         for key, raw in current:
-            _, due, partition = scheduled(key, raw)
+            _, due, partition = scheduled(key, raw, now)
             if partition not in mine or now.timestamp() < due:
                 continue
             clock = read_clock(key)

@@ -142,23 +142,22 @@ def acknowledge(clock: SlaClock, owner_id: str, now: datetime) -> SlaClock | Non
 def decide(clock: SlaClock, now: datetime, bundle: Bundle, *,
            keep_finished_s: float) -> Action | None:
     """What to do about the clock now; None: nothing yet."""
-    if clock.ended is not None:
-        ended_at = clock.ended_at or now
-        return Forget() if now >= ended_at + timedelta(seconds=keep_finished_s) else None
-    due = clock.due_at()
-    if due is None or now < due:
+    at = next_check_at(clock, now, keep_finished_s=keep_finished_s)
+    if at is None or now < at:
         return None
+    if clock.ended is not None:
+        return Forget()
     if clock.reminded_at is None:
         return Remind()
     to = next_tier_owner(clock.routed, bundle)
     return Escalate(to) if to is not None else NoNextTier()
 
 
-def next_check_at(clock: SlaClock, *, keep_finished_s: float) -> datetime | None:
-    """The earliest time `decide` can answer anything but None (None: at once, as for a
-    finished clock with no end time)."""
+def next_check_at(clock: SlaClock, now: datetime, *, keep_finished_s: float) -> datetime | None:
+    """The earliest time `decide` answers anything but None (None: never). The notifier's
+    timer keeps only this per clock, and parses a clock again only once it has come."""
     if clock.ended is not None:
-        return clock.ended_at + timedelta(seconds=keep_finished_s) if clock.ended_at else None
+        return (clock.ended_at or now) + timedelta(seconds=keep_finished_s)
     return clock.due_at()
 
 

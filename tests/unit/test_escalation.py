@@ -137,7 +137,7 @@ def test_the_timer_looks_again_exactly_when_something_is_due(demo_bundle: Bundle
     c = {"waiting": clock(demo_bundle),
          "reminded": escalation.reminded(clock(demo_bundle), T0 + timedelta(hours=50)),
          "ended": escalation.ended(clock(demo_bundle), "escalated", T0)}[state]
-    at = escalation.next_check_at(c, keep_finished_s=KEEP_S)
+    at = escalation.next_check_at(c, T0, keep_finished_s=KEEP_S)
     assert at is not None
     assert decide(demo_bundle, c, at - timedelta(seconds=1)) is None
     assert decide(demo_bundle, c, at) is not None
