@@ -131,7 +131,7 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
                         api_key: ApiKeyQuery = None) -> Response:
         auth.authorize_optional(api_key, request.headers.get("origin"), "open311")
         found = projection.get(token.strip().upper())
-        if found is None or found.report is None:
+        if found is None or found.report_json is None:
             raise bad("token: no request with this token is known here. If it was posted a "
                       "moment ago, try again shortly.", 404)
         return render(fmt, "service_requests", "request", [RequestToken(
@@ -143,7 +143,7 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
                           api_key: ApiKeyQuery = None) -> Response:
         who = auth.authorize_optional(api_key, request.headers.get("origin"), "open311")
         found = projection.get(service_request_id.strip().upper())
-        if found is None or found.report is None:
+        if found is None or found.report_json is None:
             raise bad("service_request_id: no request with this id is known here. If it was "
                       "posted a moment ago, try again shortly.", 404)
         return render(fmt, "service_requests", "request",
@@ -164,9 +164,9 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
         else:
             chosen = projection.recent(MAX_LISTED * 2)
         listed = [_request(catalogue, s, with_description=who is not None) for s in chosen
-                  if s.report is not None
-                  and (not service_code or s.report.category == service_code)]
-        listed = [r for r in listed if not status or r.status == status][:MAX_LISTED]
+                  if s.report_json is not None]  # each report parsed once, here
+        listed = [r for r in listed if (not service_code or r.service_code == service_code)
+                  and (not status or r.status == status)][:MAX_LISTED]
         return render(fmt, "service_requests", "request", list(listed))
 
     return api

@@ -57,8 +57,7 @@ class Escalation:
 
 
 class Position(NamedTuple):
-    """Where a record is: the intake re-reads it from there if the pipeline lost it. A tuple
-    of ints, which the garbage collector stops tracking."""
+    """Where a record is: the intake re-reads it from there if the pipeline lost it."""
     partition: int
     offset: int
 
@@ -110,6 +109,7 @@ class ReportStatus:
 
     @property
     def report(self) -> Report | None:
+        """Parsed from `report_json` on every read: read it once per answer."""
         return None if self.report_json is None else Report.model_validate_json(self.report_json)
 
 
