@@ -62,7 +62,7 @@ Send = Callable[[Any, bytes | None, bytes, Headers], Awaitable[Any]]
 async def deliver(outputs: list[Output], source: str, send: Send | None = None) -> None:
     """Send all outputs and wait for the broker's acknowledgement of every one.
 
-    Without `send`, each output goes through its Faust topic; with it (the batch consumer),
+    Without `send`, each output goes through its Faust topic; with it (route replay),
     straight to the producer, where `Output.topic` is the topic's name."""
 
     async def resend(failed: list[Output]) -> list[Any]:

@@ -151,4 +151,3 @@ def run_worker(app: faust.App, service: str, settings: Settings) -> None:
     worker = JsonLogWorker(app, service, settings)
     tune_garbage_collector()
     worker.execute_from_commandline()
-
