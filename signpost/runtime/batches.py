@@ -52,15 +52,16 @@ class BatchProducer:
             groups.setdefault((record.topic, partition), []).append(i)
         acks: list[Any] = [None] * len(records)  # every one is set below
         for (topic, partition), members in groups.items():
-            await self._send_group(topic, partition, [records[i] for i in members], members,
-                                   acks)
+            await self._send_group(topic, partition, records, members, acks)
         return acks
 
-    async def _send_group(self, topic: str, partition: int, records: list[OutgoingRecord],
+    async def _send_group(self, topic: str, partition: int, records: Sequence[OutgoingRecord],
                           members: list[int], acks: list[Any]) -> None:
+        """Send `records[i]` for each i in `members`, in order, filling `acks[i]`."""
         filled: list[int]
         batch, filled = self.producer.create_batch(), []  # filled: indexes of its records
-        for index, record in zip(members, records, strict=True):
+        for index in members:
+            record = records[index]
             if batch.append(key=record.key, value=record.value, timestamp=None,
                             headers=record.headers) is None:  # full: send it, start another
                 await self._submit(batch, topic, partition, filled, acks)
