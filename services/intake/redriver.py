@@ -18,7 +18,7 @@ from services.intake.status import Position, StatusProjection
 from services.intake.status_feed import StatusFeed
 from signpost.runtime import metrics
 from signpost.runtime.background import Background
-from signpost.runtime.kafka import group_id, make_producer
+from signpost.runtime.kafka import group_id, make_consumer, make_producer
 from signpost.runtime.logging import get_logger
 from signpost.runtime.settings import Settings
 
@@ -70,10 +70,8 @@ class Redriver:
     async def _committed(self, service: str, topic: str) -> Committed:
         """The group's committed offsets, asked as a consumer that never joins the group (the
         embedded broker answers the admin client's OffsetFetch in a form aiokafka rejects)."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap, group_id=group_id(service),
-            enable_auto_commit=False, client_id="signpost-intake-redrive",
-            request_timeout_ms=int(self.settings.kafka_request_timeout_s * 1000))
+        consumer = make_consumer(self.settings, "signpost-intake-redrive",
+                                 group_id=group_id(service))
         try:
             await consumer.start()
             await consumer.topics()  # metadata, for the partitions
@@ -88,9 +86,7 @@ class Redriver:
 
     async def _send_again(self, items: list[Lost], now: datetime) -> None:
         topics = self.settings.topics
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
-            enable_auto_commit=False, client_id="signpost-intake-redrive")
+        consumer = make_consumer(self.settings, "signpost-intake-redrive")
         producer = make_producer(self.settings, "signpost-intake-redrive")
         try:  # stopped even when starting failed (the broker away)
             await consumer.start()

@@ -22,7 +22,7 @@ from services.intake.status import (
     StatusProjection,
 )
 from signpost.runtime.background import Background
-from signpost.runtime.kafka import PoisonRecord, decode
+from signpost.runtime.kafka import PoisonRecord, decode, make_consumer
 from signpost.runtime.logging import get_logger
 from signpost.runtime.settings import Settings
 
@@ -56,11 +56,7 @@ class StatusFeed:
 
     async def _run(self) -> None:
         while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._settings.kafka_bootstrap, group_id=None,
-                enable_auto_commit=False, auto_offset_reset="earliest",
-                client_id="signpost-intake-status",
-                request_timeout_ms=int(self._settings.kafka_request_timeout_s * 1000))
+            consumer = make_consumer(self._settings, "signpost-intake-status")
             try:
                 await consumer.start()
                 await self._consume(consumer)

@@ -168,8 +168,7 @@ def create_app(settings: Settings, router: Router) -> faust.App:
 
     async def consume() -> None:
         # Before joining the group (and so before readiness): the index's state from the topic.
-        await rebuild(duplicates, settings.kafka_bootstrap, settings.topics.routed,
-                      request_timeout_s=settings.kafka_request_timeout_s)
+        await rebuild(duplicates, settings, settings.topics.routed)
         # Its own aiokafka producer: Faust's wrapper around one cost ~6 % of the router's time.
         # No linger (a batch's outputs fill produce batches while the previous request is in
         # flight) and batches far above the 16 kB default.
@@ -179,11 +178,9 @@ def create_app(settings: Settings, router: Router) -> faust.App:
         await producer.start()
         try:
             consumer = BatchConsumer(
-                service=SERVICE, bootstrap=settings.kafka_bootstrap, group_id=app.conf.id,
+                service=SERVICE, settings=settings, group_id=app.conf.id,
                 topic=settings.topics.submitted, process=route, producer=BatchProducer(producer),
                 source=f"signpost/{SERVICE}", max_records=settings.batch_size,
-                session_timeout_s=settings.kafka_session_timeout_s,
-                request_timeout_s=settings.kafka_request_timeout_s,
                 on_assigned=app.signpost_readiness.set)  # type: ignore[attr-defined]
             await consumer.run()
         finally:

@@ -24,21 +24,20 @@ from aiokafka.errors import KafkaError
 
 from schemas import ReportRouted
 from services.router.duplicates import OpenReports
-from signpost.runtime.kafka import PoisonRecord, decode
+from signpost.runtime.kafka import PoisonRecord, decode, make_consumer
 from signpost.runtime.logging import get_logger
+from signpost.runtime.settings import Settings
 
 log = get_logger(__name__)
 
 
-async def rebuild(index: OpenReports, bootstrap: str, topic: str, *,
-                  request_timeout_s: float = 10.0, limit_s: float = 120.0) -> int:
+async def rebuild(index: OpenReports, settings: Settings, topic: str, *,
+                  limit_s: float = 120.0) -> int:
     """Record the routed reports of the last window; returns how many were read. Never
     raises: if the topic cannot be read, the router starts with what it has and says so."""
     started = time.monotonic()
     since_ms = int((time.time() - index.window_s) * 1000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                request_timeout_ms=int(request_timeout_s * 1000))
+    consumer = make_consumer(settings, "signpost-router-recent")
     read = 0
     try:
         await consumer.start()

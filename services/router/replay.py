@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from schemas import ReportRouted, ReportUnroutable
 from schemas.events import ReportRerouted
 from services.router.router import Router
-from signpost.runtime.kafka import PoisonRecord, decode, make_producer
+from signpost.runtime.kafka import PoisonRecord, decode, make_consumer, make_producer
 from signpost.runtime.pipeline import Output, deliver
 from signpost.runtime.settings import Settings
 
@@ -118,9 +118,7 @@ def outputs(changes: list[Change], settings: Settings) -> list[Output]:
 async def read_decisions(settings: Settings, since: datetime, summary: Summary,
                          progress: Callable[[str], None]) -> Latest:
     """Every routed and triage record at or after `since`, up to the end offsets at start."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, client_id="signpost-replay",
-                                request_timeout_ms=int(settings.kafka_request_timeout_s * 1000))
+    consumer = make_consumer(settings, "signpost-replay")
     await consumer.start()
     latest = Latest()
     try:

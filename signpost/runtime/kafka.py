@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import ValidationError
@@ -28,22 +28,41 @@ def group_id(service: str) -> str:
     return f"signpost-{service}"
 
 
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """How every Signpost client reaches the brokers: the one place for bootstrap servers and
+    (in production) transport security, shared by producers, consumers, admin and Faust."""
+    return {"bootstrap_servers": settings.kafka_bootstrap}
+
+
 def make_producer(settings: Settings, client_id: str, **options: Any) -> AIOKafkaProducer:
     """acks=all, idempotent where the broker supports it; `options` go to aiokafka as they are."""
     config: dict[str, Any] = {
         "linger_ms": 2, "request_timeout_ms": int(settings.kafka_request_timeout_s * 1000),
         **options}
-    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, client_id=client_id,
+    return AIOKafkaProducer(**connection_options(settings), client_id=client_id,
                             acks="all", enable_idempotence=settings.kafka_idempotent_producer,
                             **config)
 
 
+def make_consumer(settings: Settings, client_id: str, *topics: str,
+                  **options: Any) -> AIOKafkaConsumer:
+    """A consumer that commits only when told (no auto-commit) and, without a group, reads
+    from the earliest record; `options` go to aiokafka as they are."""
+    config: dict[str, Any] = {
+        "group_id": None, "enable_auto_commit": False, "auto_offset_reset": "earliest",
+        "request_timeout_ms": int(settings.kafka_request_timeout_s * 1000), **options}
+    return AIOKafkaConsumer(*topics, **connection_options(settings), client_id=client_id,
+                            **config)
+
+
+def make_admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**connection_options(settings),
+                               request_timeout_ms=int(settings.kafka_request_timeout_s * 1000))
+
+
 async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
     """Create Signpost's topics if missing; the embedded broker does not auto-create them."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
-        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
-    )
+    admin = make_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

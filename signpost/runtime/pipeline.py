@@ -19,14 +19,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas import DeadLetter, Event
 from signpost.runtime import metrics
 from signpost.runtime.batches import BatchProducer, OutgoingRecord
-from signpost.runtime.kafka import Headers, cloudevent_headers, encode
+from signpost.runtime.kafka import Headers, cloudevent_headers, encode, make_consumer
 from signpost.runtime.logging import get_logger
+from signpost.runtime.settings import Settings
 
 log = get_logger(__name__)
 MAX_BACKOFF_S = 10.0
@@ -143,9 +144,8 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
     on) only means redelivery: at-least-once, which the consumers downstream dedupe.
     `process` must not raise for a bad record; it turns such records into dead letters."""
 
-    def __init__(self, *, service: str, bootstrap: str, group_id: str, topic: str,
+    def __init__(self, *, service: str, settings: Settings, group_id: str, topic: str,
                  process: Process, producer: BatchProducer, source: str, max_records: int,
-                 session_timeout_s: float, request_timeout_s: float,
                  on_assigned: Callable[[bool], None] | None = None) -> None:
         self.service, self.topic, self.process, self.producer, self.source = (
             service, topic, process, producer, source)
@@ -153,13 +153,13 @@ class BatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         self.on_assigned = on_assigned
         self._lock = asyncio.Lock()
         self._in_flight: asyncio.Future[None] | None = None
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group_id, client_id=f"signpost-{service}",
-            enable_auto_commit=False, auto_offset_reset="earliest",
+        session_timeout_s = settings.kafka_session_timeout_s
+        self.consumer = make_consumer(
+            settings, f"signpost-{service}", group_id=group_id,
             session_timeout_ms=int(session_timeout_s * 1000),
             heartbeat_interval_ms=int(session_timeout_s * 1000 / 5),
             rebalance_timeout_ms=int(session_timeout_s * 2000),
-            request_timeout_ms=int(max(request_timeout_s, 30.0) * 1000),
+            request_timeout_ms=int(max(settings.kafka_request_timeout_s, 30.0) * 1000),
             fetch_max_wait_ms=50,  # see worker.FETCH_MAX_WAIT_MS
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
