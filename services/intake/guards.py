@@ -84,9 +84,10 @@ class CatchAll:
             await self.app(scope, receive, tracked)
         except Exception as exc:
             frames = traceback.extract_tb(exc.__traceback__)[-5:]
-            self.log.error("unhandled_error", error=type(exc).__name__, path=scope["path"],
+            route = getattr(scope.get("route"), "path", None)  # the template, not what was typed
+            self.log.error("unhandled_error", error=type(exc).__name__, route=route,
                            at=[f"{f.filename}:{f.lineno} in {f.name}" for f in frames])
             if not started:
                 response = problem(500, "Something went wrong on our side. Please try again.",
-                                   instance=scope["path"])
+                                   instance=route if isinstance(route, str) else None)
                 await response(scope, receive, send)

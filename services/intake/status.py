@@ -74,6 +74,9 @@ class ReportStatus:
     # The resident's report minus their contact details, as JSON: one untracked string in
     # place of about ten model objects; read back only when someone asks for the report.
     report_json: str | None = None
+    # Who sent it and what it is, kept beside the JSON so reads are filtered without parsing.
+    source: str | None = None
+    category: str | None = None
     owners: dict[str, Owner] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)  # owner id -> latest
     acknowledged: dict[str, datetime] = field(default_factory=dict)  # owner id -> first ack
@@ -156,6 +159,7 @@ class StatusProjection:
         if isinstance(event, ReportSubmitted | ReportRouted | ReportUnroutable) and \
                 status.report_json is None:
             status.report_json = _kept(event.report)
+            status.source, status.category = event.report.source, event.report.category
         if isinstance(event, ReportRouted):
             status.owners[event.owner.id] = self._shared(event.owner)
         elif isinstance(event, ReportUnroutable):
