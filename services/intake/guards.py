@@ -45,7 +45,8 @@ class LimitBody:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.on_refused(scope)
         response = problem(413, f"The request body must be at most {self.max_bytes} bytes.",
-                           kind="too-large", title="Request too large", instance=scope["path"])
+                           kind="too-large", title="Request too large")  # no path: it is
+        # the caller's to choose, and this runs before any route is matched
         await response(scope, receive, send)
 
 
