@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.auth import hash_key
+from services.intake.auth import Refused, hash_key
 from services.intake.main import KeysRequired, authenticator, run
 from signpost.runtime.settings import DEMO_BUNDLE, Settings
 from signpost.system import LocalSystem
@@ -75,3 +75,28 @@ def test_local_runs_with_a_keys_file_use_it(monkeypatch: pytest.MonkeyPatch,
     for name in ("SIGNPOST_API_KEYS_FILE", "SIGNPOST_INTAKE_OPEN"):
         monkeypatch.setenv(name, env[name])
     assert not authenticator(Settings()).open
+
+
+def test_intake_refuses_trusted_proxies_that_are_no_network(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        json_logs: pytest.CaptureFixture[str]) -> None:
+    """A misspelt ingress address would silently count every client as the ingress."""
+    monkeypatch.setenv("SIGNPOST_INTAKE_TRUSTED_PROXIES", "10.0.0.0/8, ingress.local")
+    with pytest.raises(SystemExit) as exited:
+        run(Settings(bundle_dir=DEMO_BUNDLE, api_keys_file=keys_file(tmp_path)))
+    assert exited.value.code == 2
+    logged = json_logs.readouterr().err
+    assert "trusted_proxies_invalid" in logged and "ingress.local" in logged
+
+
+def test_access_limits_come_from_settings(tmp_path: Path) -> None:
+    auth = authenticator(Settings(api_keys_file=keys_file(tmp_path),
+                                  intake_failed_auth_per_minute=2))
+    for _ in range(2):
+        with pytest.raises(Refused) as refused:
+            auth.authorize("wrong", None, "api", "203.0.113.1")
+        assert refused.value.status == 401
+    with pytest.raises(Refused) as limited:
+        auth.authorize("k", None, "api", "203.0.113.1")
+    assert limited.value.status == 429
+    assert auth.authorize("k", None, "api", "203.0.113.2").source == "fms"
