@@ -113,5 +113,7 @@ def run(settings: Settings) -> None:
         log.error("trusted_proxies_invalid", problem=str(exc))
         sys.exit(2)
     tune_garbage_collector()
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any local peer as
+    # the client; SIGNPOST_INTAKE_TRUSTED_PROXIES alone decides whose header is believed.
     uvicorn.run(app, host=settings.intake_host, port=settings.intake_port, log_config=None,
-                access_log=False)
+                access_log=False, proxy_headers=False)

@@ -126,3 +126,17 @@ def test_logs_hold_no_key_or_contact(system: LocalSystem) -> None:
     assert system.log_dir is not None
     text = Path(system.log_dir / "intake.log").read_text(errors="replace")
     assert KEY not in text and "rita@example.com" not in text
+
+
+def test_a_forged_x_forwarded_for_does_not_reset_the_failed_key_limit(
+        system: LocalSystem) -> None:
+    """Guessing keys from one address while claiming a new client address each time: the
+    claim comes from no trusted proxy, so every guess counts against the same address
+    (default: 10 failures a minute), and the guesses meet a 429."""
+    url = system.health_url("intake") + "/v1/reports/SP-0000-0000-0000"
+    statuses = [httpx.get(url, headers={"X-API-Key": f"guess-{n}",
+                                        "X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                for n in range(12)]
+    assert set(statuses) <= {401, 429} and statuses[-1] == 429, statuses
+    limited = httpx.get(url, headers={"X-API-Key": KEY})
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
