@@ -34,7 +34,14 @@ from services.intake.open311_format import (
     render,
     service_of,
 )
-from services.intake.reads import Reader, ShortCache, View, public_degrees, reader_of
+from services.intake.reads import (
+    PUBLIC,
+    Reader,
+    ShortCache,
+    View,
+    public_degrees,
+    reader_of,
+)
 from services.intake.status import ReportStatus, State, StatusProjection
 from services.intake.submission import Draft, Submissions
 from signpost.runtime import metrics
@@ -45,7 +52,7 @@ MAX_DESCRIPTION = 4000
 MAX_SCANNED = 2000  # a listing looks at this many of the most recently changed reports
 MAX_IDS = 200
 PAGE_SIZE, MAX_PAGE_SIZE = 100, 200
-LISTING_CACHE_S = 2.0  # a listing is built at most this often per reader and query
+LISTING_CACHE_S = 2.0  # a public listing is built at most this often per query
 DEDUPE_WINDOW_S = 600
 # Keyed by State so mypy rejects a misspelt state; a unit test checks every State has a note
 # (a missing one answered 500).
@@ -168,7 +175,7 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
                       "posted a moment ago, try again shortly.", 404)
         return render(fmt, "service_requests", "request", [_request(catalogue, *found)])
 
-    cache: ShortCache[list[ServiceRequest]] = ShortCache(LISTING_CACHE_S)
+    cache: ShortCache[list[ServiceRequest]] = ShortCache(LISTING_CACHE_S, max_entries=64)
 
     @api.get("/requests.{fmt}", response_model=list[ServiceRequest],
              responses=_docs(401, 403, 429))
@@ -199,7 +206,10 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
             start = (page - 1) * page_size
             return [_request(catalogue, *f) for f in visible[start:start + page_size]]
 
-        listed = cache.get((who, ids, service_code, status, page, page_size), build)
+        # Only the public view is cached: it is what anyone can ask for at any rate, and it
+        # holds no descriptions, so 64 kept listings stay small. Keys have their own limits.
+        listed = cache.get((ids, service_code, status, page, page_size), build) \
+            if who == PUBLIC else build()
         return render(fmt, "service_requests", "request", list(listed))
 
     return api

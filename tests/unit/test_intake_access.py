@@ -327,6 +327,19 @@ async def test_repeated_listings_are_built_once_while_posts_go_on(
     assert posted.status_code == 202
 
 
+async def test_the_cache_never_serves_one_readers_listing_to_another() -> None:
+    app = app_with()
+    async with caller(app) as c:
+        a, _ = await two_councils_reports(c)
+        anonymous = await c.get(f"{O311}/requests.json")
+        as_a = await c.get(f"{O311}/requests.json", params={"api_key": "a-key"})
+        newer = await submitted(c, "a-key", report("pothole", "A newer hole"))
+        as_a_again = await c.get(f"{O311}/requests.json", params={"api_key": "a-key"})
+    assert all(r["description"] is None for r in anonymous.json())
+    assert {r["service_request_id"]: r["description"] for r in as_a.json()}[a] == A_WORDS
+    assert as_a_again.json()[0]["service_request_id"] == newer, "keyed listings are fresh"
+
+
 def test_short_cache_keeps_an_answer_for_its_time_only() -> None:
     now = [0.0]
     cache: ShortCache[int] = ShortCache(2.0, max_entries=2, clock=lambda: now[0])
