@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from services.intake.addresses import trusted_networks
+from services.intake.addresses import Network, trusted_networks
 from services.intake.api import create_app
 from services.intake.auth import AddressLimits, ApiKeysError, Authenticator, load_api_keys
 from services.intake.idempotency import IdempotencyStore
@@ -58,16 +58,28 @@ def authenticator(settings: Settings) -> Authenticator:
                                               settings.intake_failed_auth_per_minute))
 
 
+def trusted_proxies(settings: Settings, keyed: bool) -> tuple[Network, ...]:
+    """SIGNPOST_INTAKE_TRUSTED_PROXIES, or ProxiesInvalid. With keys but no proxies, said once
+    at start: behind an ingress every client would share the ingress's per-address limits, and
+    one client's failed keys would lock the others out."""
+    try:
+        proxies = trusted_networks(settings.intake_trusted_proxies)
+    except ValueError as exc:
+        raise ProxiesInvalid(f"SIGNPOST_INTAKE_TRUSTED_PROXIES: {exc}") from None
+    if keyed and not proxies:
+        get_logger(__name__).warning(
+            "trusted_proxies_unset", detail="per-address limits count the socket peer; behind "
+            "an ingress or load balancer set SIGNPOST_INTAKE_TRUSTED_PROXIES to its addresses")
+    return proxies
+
+
 def build_app(settings: Settings, categories: Sequence[Category],
               publish_timeout_s: float | None = None) -> FastAPI:
     """The real wiring: a Kafka publisher and the status feed, started and stopped by the
     app's lifespan. Raises ApiKeysError on a bad keys file, KeysRequired on none,
     ProxiesInvalid on a bad SIGNPOST_INTAKE_TRUSTED_PROXIES."""
     auth = authenticator(settings)  # first: refuse before building anything else
-    try:
-        proxies = trusted_networks(settings.intake_trusted_proxies)
-    except ValueError as exc:
-        raise ProxiesInvalid(f"SIGNPOST_INTAKE_TRUSTED_PROXIES: {exc}") from None
+    proxies = trusted_proxies(settings, keyed=not auth.open)
     timeout_s = publish_timeout_s or settings.intake_publish_timeout_s
     publisher = KafkaReportPublisher(settings, timeout_s=timeout_s)
     projection = StatusProjection(settings.intake_status_max_reports)

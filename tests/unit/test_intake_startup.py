@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from services.intake.auth import Refused, hash_key
-from services.intake.main import KeysRequired, authenticator, run
+from services.intake.main import KeysRequired, authenticator, run, trusted_proxies
+from signpost.runtime.logging import configure_logging
 from signpost.runtime.settings import DEMO_BUNDLE, Settings
 from signpost.system import LocalSystem
 from tests.unit.test_intake_api import json_logs  # a fixture
@@ -100,3 +101,14 @@ def test_access_limits_come_from_settings(tmp_path: Path) -> None:
         auth.authorize("k", None, "api", "203.0.113.1")
     assert limited.value.status == 429
     assert auth.authorize("k", None, "api", "203.0.113.2").source == "fms"
+
+
+def test_keys_without_trusted_proxies_are_pointed_out_once_at_start(
+        json_logs: pytest.CaptureFixture[str]) -> None:
+    configure_logging("intake-test")
+    assert trusted_proxies(Settings(intake_trusted_proxies=""), keyed=True) == ()
+    assert trusted_proxies(Settings(intake_trusted_proxies=""), keyed=False) == ()
+    assert [str(n) for n in trusted_proxies(Settings(
+        intake_trusted_proxies="10.0.0.0/8"), keyed=True)] == ["10.0.0.0/8"]
+    logged = json_logs.readouterr().err
+    assert logged.count("trusted_proxies_unset") == 1
