@@ -10,6 +10,8 @@ resolves it for clients that always look a token up."""
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -54,6 +56,8 @@ MAX_IDS = 200
 PAGE_SIZE, MAX_PAGE_SIZE = 100, 200
 LISTING_CACHE_S = 2.0  # a public listing is built at most this often per query
 DEDUPE_WINDOW_S = 600
+# A plain decimal, as Open311 clients send: float() alone also takes "1_0", "nan", "inf".
+DECIMAL = re.compile(r"[-+]?[0-9]{1,3}(\.[0-9]{0,20})?")
 # Keyed by State so mypy rejects a misspelt state; a unit test checks every State has a note
 # (a missing one answered 500).
 NOTES: dict[State, str] = {"received": "Received; deciding who owns it.",
@@ -226,8 +230,13 @@ async def _form(request: Request) -> dict[str, str]:
                           max_num_fields=200)
     except (UnicodeDecodeError, ValueError):
         raise bad("The form could not be read: it must be UTF-8 and at most 200 fields.") from None
-    form = dict(request.query_params)
-    form.update(pairs)
+    given = [*request.query_params.multi_items(), *pairs]
+    form = dict(given)
+    if len(form) < len(given):  # last-wins would let two readers of one form disagree
+        counts = Counter(name for name, _ in given)
+        ours = [n for n, c in counts.items() if c > 1 and n in FORM_FIELDS]
+        raise bad(f"{ours[0]}: given more than once; send it once." if ours else
+                  "A field is given more than once; send each field once.")
     return form
 
 
@@ -269,10 +278,9 @@ def _location(form: Mapping[str, str]) -> Location:
     if not (lat and lon):
         raise bad(f"{'long' if lat else 'lat'}: required together with "
                   f"{'lat' if lat else 'long'}.")
-    try:
-        where = float(lat), float(lon)
-    except ValueError:
-        raise bad("lat and long must be numbers (WGS84 degrees).") from None
+    if not (DECIMAL.fullmatch(lat) and DECIMAL.fullmatch(lon)):
+        raise bad("lat and long must be numbers (WGS84 degrees).")
+    where = float(lat), float(lon)
     if not all(math.isfinite(v) for v in where) or not (
             -90 <= where[0] <= 90 and -180 <= where[1] <= 180):
         raise bad("lat must be between -90 and 90, and long between -180 and 180.")

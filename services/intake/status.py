@@ -9,6 +9,7 @@ fills in its own part of the record, and the state is derived from what is known
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -159,7 +160,9 @@ class StatusProjection:
         if isinstance(event, ReportSubmitted | ReportRouted | ReportUnroutable) and \
                 status.report_json is None:
             status.report_json = _kept(event.report)
-            status.source, status.category = event.report.source, event.report.category
+            # Interned: a few distinct values shared by every report, not a copy each.
+            status.source = sys.intern(event.report.source)
+            status.category = sys.intern(event.report.category)
         if isinstance(event, ReportRouted):
             status.owners[event.owner.id] = self._shared(event.owner)
         elif isinstance(event, ReportUnroutable):

@@ -356,6 +356,7 @@ def test_short_cache_keeps_an_answer_for_its_time_only() -> None:
 # --- item 5: input -------------------------------------------------------------------------
 
 MARK = "CallerChosen-7Q"
+FORM_TYPE = {"content-type": "application/x-www-form-urlencoded"}
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -451,6 +452,32 @@ async def test_hostile_bodies_get_a_4xx_problem_never_a_500(body: bytes) -> None
     assert 400 <= answer.status_code < 500, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert publisher.events == []
+
+
+@pytest.mark.parametrize(("form", "words"), [
+    (b"service_code=pothole&lat=51&long=-1&lat=52", "lat: given more than once"),
+    (b"service_code=pothole&lat=51&long=-1&" + MARK.encode() + b"=1&" + MARK.encode() + b"=2",
+     "A field is given more than once"),
+    (b"service_code=pothole&lat=5_1&long=-1", "must be numbers"),
+    (b"service_code=pothole&lat=nan&long=-1", "must be numbers"),
+    (b"service_code=pothole&lat=51&long=1e1", "must be numbers"),
+])
+async def test_open311_forms_with_repeated_fields_or_odd_numbers_are_400(
+        form: bytes, words: str) -> None:
+    publisher = FakePublisher()
+    async with caller(create_app(publisher, CATEGORIES)) as c:
+        answer = await c.post(f"{O311}/requests.json", content=form, headers=FORM_TYPE)
+        fine = await c.post(f"{O311}/requests.json", headers=FORM_TYPE,
+                            content=b"service_code=pothole&lat=51.&long=-1.5512345678901234")
+        in_query_too = await c.post(f"{O311}/requests.json?service_code=speeding",
+                                    content=b"service_code=pothole&lat=51&long=-1",
+                                    headers=FORM_TYPE)
+    assert answer.status_code == 400 and words in answer.json()[0]["description"]
+    assert MARK not in answer.text
+    assert in_query_too.status_code == 400, "the query and the form disagreeing is refused"
+    assert "service_code: given more than once" in in_query_too.json()[0]["description"]
+    assert fine.status_code == 200, "plain decimals are numbers"
+    assert len(publisher.events) == 1
 
 
 def test_problem_fields_never_hold_a_callers_key() -> None:
