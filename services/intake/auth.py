@@ -42,10 +42,12 @@ class ApiKey(BaseModel):
     key_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
     rate_per_minute: int | None = Field(None, ge=1, description="Default: the intake setting")
     cors_origins: tuple[str, ...] = ()
-    scopes: tuple[Scope, ...] = Field(("submit",), min_length=1)
+    scopes: tuple[Scope, ...] = ("submit",)
 
     @model_validator(mode="after")
     def _browser_keys_only_submit(self) -> ApiKey:
+        if not self.scopes:
+            raise ValueError("scopes: give at least one of submit, read, staff")
         # A browser key sits in the form's JavaScript: anyone can copy it, so it must not read.
         if self.cors_origins and set(self.scopes) != {"submit"}:
             raise ValueError("a key with cors_origins (a browser key) may only have the "
