@@ -96,8 +96,8 @@ class Caller:
 
 class RateLimiter:
     """A token bucket per name (a source, a client address): a burst of up to a minute's
-    allowance, refilled steadily. At most `max_names` buckets: the least recently used goes
-    (a full bucket, so forgetting one only ever lets its name in sooner)."""
+    allowance, refilled steadily. At most `max_names` buckets: the least recently used goes,
+    and a forgotten name starts again full (forgetting only ever lets a name in sooner)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic,
                  max_names: int = 100_000) -> None:
