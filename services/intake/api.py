@@ -15,12 +15,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Lifespan, Scope
 
-from schemas import ReportAcknowledged
+from schemas import ReportAcknowledged, ReporterContact
 from services.intake import acknowledge, open311
-from services.intake.auth import Authenticator, Caller, Refused
+from services.intake.addresses import Network, address_of
+from services.intake.auth import Authenticator, Caller, Refused, require_submit
 from services.intake.guards import CatchAll, LimitBody
 from services.intake.idempotency import IdempotencyStore
-from services.intake.location import resolve
+from services.intake.json_body import repeated_key
+from services.intake.location import PointIn, resolve
 from services.intake.models import (
     Accepted,
     Catalogue,
@@ -29,8 +31,15 @@ from services.intake.models import (
     ReportRequest,
     ReportState,
 )
-from services.intake.problems import FieldProblem, Problem, field_problems, problem
+from services.intake.problems import (
+    REPEATED_KEY,
+    FieldProblem,
+    Problem,
+    field_problems,
+    problem,
+)
 from services.intake.publisher import PublishFailed, ReportPublisher
+from services.intake.reads import reader_of
 from services.intake.status import ReportStatus, StatusProjection
 from services.intake.submission import Draft, Submissions
 from signpost.acklinks import AckLinks
@@ -56,10 +65,25 @@ async def authorize(request: Request,
     Async though it does no I/O: a sync dependency costs a thread-pool hop per request."""
     auth: Authenticator = request.app.state.authenticator
     presented = key or (bearer.credentials if bearer else None)
-    return auth.authorize(presented, request.headers.get("origin"), "api")
+    return auth.authorize(presented, request.headers.get("origin"), "api", address_of(request))
 
 
 Authorized = Annotated[Caller, Depends(authorize)]
+
+
+async def single_keys(request: Request) -> None:
+    """A key repeated in one JSON object is a 422 (checked after authorization, before the
+    body's own checks); json.loads alone would keep the last one silently."""
+    where = repeated_key(await request.body())
+    if where is not None:
+        raise RequestValidationError([{"type": REPEATED_KEY, "loc": ("body", *where),
+                                       "msg": "repeated key", "input": None}])
+
+
+# The names the JSON API itself uses: a problem may name these, never a caller's own key.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "": tuple(ReportRequest.model_fields), "location": tuple(PointIn.model_fields),
+    "reporter": tuple(ReporterContact.model_fields)}
 
 
 def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
@@ -69,9 +93,11 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
                publish_timeout_s: float = 5.0, retry_after_s: int = 5,
                max_body_bytes: int = MAX_BODY_BYTES,
                ack_links: AckLinks | None = None,
+               trusted_proxies: Sequence[Network] = (),
                lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
     """`lifespan` starts and stops the publisher and status feed (see main.build_app).
-    No authenticator: open, as in development."""
+    No authenticator: open, as in development. `trusted_proxies`: whose X-Forwarded-For
+    names the client (the ingress), for per-address limits."""
     log = get_logger("services.intake.api")  # per app: tests reconfigure logging between apps
     catalogue = Catalogue(categories)
     auth = authenticator if authenticator is not None else Authenticator(None)
@@ -97,11 +123,15 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
         return rejected(reason, response, fields=[e.field for e in errors])
 
     def too_large(scope: Scope) -> None:
-        if scope["path"] in (REPORTS, open311.REQUESTS_JSON, open311.REQUESTS_XML):
+        submission = scope["path"] in (REPORTS, open311.REQUESTS_JSON, open311.REQUESTS_XML)
+        if submission:
             metrics.reports_rejected.labels("too_large").inc()
-        log.info("report_rejected", reason="too_large", status=413, path=scope["path"])
+        log.info("report_rejected", reason="too_large", status=413,
+                 path=scope["path"] if submission else "other")  # never a caller's own path
 
     app.state.authenticator = auth
+    app.state.trusted_proxies = tuple(trusted_proxies)
+    names = {q.id for c in categories for q in c.questions}
 
     @app.exception_handler(Refused)
     async def on_refused(request: Request, exc: Refused) -> Response:
@@ -116,14 +146,14 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()  # holds the input: never log it
         if request.url.path.startswith(open311.PREFIX):
-            found = field_problems(errors)
+            found = field_problems(errors, FIELDS, names)
             return open311.errors(request.url.path, 400, "; ".join(
                 f"{p.field}: {p.message}" for p in found) or "The request is not valid.")
         if any(e["type"] == "json_invalid" for e in errors):
             return rejected("malformed_json", problem(
                 400, "The request body is not valid JSON.", kind="malformed-json",
-                title="Malformed JSON", instance=request.url.path))
-        return invalid("invalid", field_problems(errors))
+                title="Malformed JSON", instance=route_of(request)))
+        return invalid("invalid", field_problems(errors, FIELDS, names))
 
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException) -> Response:
@@ -135,16 +165,18 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
         if request.url.path.startswith(open311.PREFIX):
             return open311.errors(request.url.path, exc.status_code,
                                   detail or str(exc.detail), headers)
-        return problem(exc.status_code, detail or str(exc.detail), instance=request.url.path,
+        return problem(exc.status_code, detail or str(exc.detail), instance=route_of(request),
                        headers=headers)
 
     @app.post(REPORTS, status_code=202, response_model=Accepted,
               responses=docs(400, 401, 403, 409, 413, 422, 429, 503))
     async def submit(body: ReportRequest, caller: Authorized,
+                     _: Annotated[None, Depends(single_keys)],
                      idempotency_key: Annotated[str | None, Header(
                          alias="Idempotency-Key", min_length=1, max_length=255,
                          description="Repeat a submission safely: the same key answers the "
                                      "first reference")] = None) -> Response:
+        require_submit(caller)
         refused = catalogue.check(body.category, body.answers)
         if refused:
             return invalid(*refused)
@@ -167,7 +199,9 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
     async def report_status(reference: str,
                             caller: Authorized) -> Response:
         found = status.get(reference.strip().upper())
-        if found is None:
+        view = None if found is None else reader_of(caller).view(
+            found.source, found.category, catalogue.sensitive)
+        if found is None or view != "full":  # the same 404: whether it exists is not told
             return problem(404, "No report with this reference is known here. If it was "
                                 "submitted a moment ago, try again shortly.",
                            kind="unknown-reference", title="Unknown reference",
@@ -220,6 +254,13 @@ def create_app(publisher: ReportPublisher, categories: Sequence[Category], *,
                            expose_headers=["Location", "Retry-After", "Idempotent-Replayed"])
     app.add_middleware(CatchAll, log=log)
     return app
+
+
+def route_of(request: Request) -> str | None:
+    """The matched route's template (never the path the caller typed), or None."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
 
 
 def allowed(app: FastAPI, path: str) -> set[str]:

@@ -45,7 +45,8 @@ class LimitBody:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.on_refused(scope)
         response = problem(413, f"The request body must be at most {self.max_bytes} bytes.",
-                           kind="too-large", title="Request too large", instance=scope["path"])
+                           kind="too-large", title="Request too large")  # no path: it is
+        # the caller's to choose, and this runs before any route is matched
         await response(scope, receive, send)
 
 
@@ -84,9 +85,10 @@ class CatchAll:
             await self.app(scope, receive, tracked)
         except Exception as exc:
             frames = traceback.extract_tb(exc.__traceback__)[-5:]
-            self.log.error("unhandled_error", error=type(exc).__name__, path=scope["path"],
+            route = getattr(scope.get("route"), "path", None)  # the template, not what was typed
+            self.log.error("unhandled_error", error=type(exc).__name__, route=route,
                            at=[f"{f.filename}:{f.lineno} in {f.name}" for f in frames])
             if not started:
                 response = problem(500, "Something went wrong on our side. Please try again.",
-                                   instance=scope["path"])
+                                   instance=route if isinstance(route, str) else None)
                 await response(scope, receive, send)

@@ -34,26 +34,30 @@ class _Entry:
 
 
 class IdempotencyStore:
+    """Bounded per source (`max_keys` each): one source sending key after key forgets only
+    its own oldest entries, never another source's."""
+
     def __init__(self, ttl_s: float = 86_400, max_keys: int = 100_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl_s, self._max_keys, self._clock = ttl_s, max_keys, clock
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._sources: dict[str, OrderedDict[str, _Entry]] = {}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(entries) for entries in self._sources.values())
 
-    def begin(self, key: str, fingerprint: str, ttl_s: float | None = None
+    def begin(self, source: str, key: str, fingerprint: str, ttl_s: float | None = None
               ) -> tuple[Seen, str | None]:
         now = self._clock()
-        self._sweep(now)
-        entry = self._entries.get(key)
+        entries = self._sources.setdefault(source, OrderedDict())
+        _sweep(entries, now)
+        entry = entries.get(key)
         if entry is not None and entry.expires <= now:
-            del self._entries[key]
+            del entries[key]
             entry = None
         if entry is None:
-            self._entries[key] = _Entry(fingerprint, now + (ttl_s or self._ttl_s), None)
-            while len(self._entries) > self._max_keys:
-                self._entries.popitem(last=False)
+            entries[key] = _Entry(fingerprint, now + (ttl_s or self._ttl_s), None)
+            while len(entries) > self._max_keys:
+                entries.popitem(last=False)
             return Seen.NEW, None
         if entry.fingerprint != fingerprint:
             return Seen.MISMATCH, None
@@ -61,20 +65,25 @@ class IdempotencyStore:
             return Seen.BUSY, None
         return Seen.DONE, entry.reference
 
-    def complete(self, key: str, reference: str) -> None:
-        entry = self._entries.get(key)
+    def complete(self, source: str, key: str, reference: str) -> None:
+        entry = self._sources.get(source, _NONE).get(key)
         if entry is not None:
             entry.reference = reference
 
-    def abandon(self, key: str) -> None:
-        entry = self._entries.get(key)
+    def abandon(self, source: str, key: str) -> None:
+        entries = self._sources.get(source, _NONE)
+        entry = entries.get(key)
         if entry is not None and entry.reference is None:
-            del self._entries[key]
+            del entries[key]
 
-    def _sweep(self, now: float) -> None:
-        """Drop expired entries from the oldest end (insertion order is close to expiry order)."""
-        while self._entries:
-            oldest = next(iter(self._entries.values()))
-            if oldest.expires > now:
-                return
-            self._entries.popitem(last=False)
+
+_NONE: OrderedDict[str, _Entry] = OrderedDict()  # never written: abandon deletes only found
+
+
+def _sweep(entries: OrderedDict[str, _Entry], now: float) -> None:
+    """Drop expired entries from the oldest end (insertion order is close to expiry order)."""
+    while entries:
+        oldest = next(iter(entries.values()))
+        if oldest.expires > now:
+            return
+        entries.popitem(last=False)

@@ -13,9 +13,10 @@ from signpost.gridref import bng_to_wgs84
 
 
 class PointIn(BaseModel):
-    """Either lat and lon, or easting and northing: exactly one pair."""
+    """Either lat and lon, or easting and northing: exactly one pair. Numbers must be JSON
+    numbers (strict): "51.0" as text is refused, not guessed at."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     lat: float | None = Field(None, ge=-90, le=90, description="Latitude, WGS84 degrees")
     lon: float | None = Field(None, ge=-180, le=180, description="Longitude, WGS84 degrees")

@@ -91,6 +91,7 @@ class Catalogue:
 
     def __init__(self, categories: Sequence[Category]) -> None:
         self.categories = {c.id: c for c in categories}
+        self.sensitive = frozenset(c.id for c in categories if c.sensitive)
 
     def listing(self) -> Categories:
         return Categories(categories=[CategoryOut(
@@ -99,8 +100,11 @@ class Catalogue:
                        for q in c.questions]) for c in self.categories.values()])
 
     def check(self, category: str, answers: dict[str, str], field: str = "category",
-              answers_field: str = "answers") -> tuple[str, list[FieldProblem]] | None:
-        """None when the category and answers are known; else a reason code and the problems."""
+              answers_field: str = "answers", name_unknown: bool = False
+              ) -> tuple[str, list[FieldProblem]] | None:
+        """None when the category and answers are known; else a reason code and the problems.
+        An unknown question is named only with `name_unknown` (an operator's own command
+        line); an API answer never repeats a key its caller chose."""
         found = self.categories.get(category)
         if found is None:
             known = ", ".join(sorted(self.categories)) or "none configured"
@@ -111,10 +115,16 @@ class Catalogue:
             asked = found.question(question)
             if asked is None:
                 listed = ", ".join(q.id for q in found.questions) or "none"
-                message = f"Not a question for this category. Its questions are: {listed}."
+                problem = FieldProblem.at(
+                    [answers_field, question], "Not a question for this category. Its "
+                    f"questions are: {listed}.") if name_unknown else FieldProblem.at(
+                    [answers_field], "Answers a question this category does not ask. Its "
+                    f"questions are: {listed}.")  # named by its parent: the caller chose it
             elif answer not in asked.answers:
-                message = f"Not an allowed answer. Choose one of: {', '.join(asked.answers)}."
+                problem = FieldProblem.at([answers_field, question], "Not an allowed answer. "
+                                          f"Choose one of: {', '.join(asked.answers)}.")
             else:
                 continue
-            problems.append(FieldProblem.at([answers_field, question], message))
+            if problem not in problems:
+                problems.append(problem)
         return ("invalid_answer", problems) if problems else None

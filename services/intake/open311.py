@@ -10,6 +10,8 @@ resolves it for clients that always look a token up."""
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -19,7 +21,8 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from schemas import Location, ReporterContact
-from services.intake.auth import Authenticator, Refused
+from services.intake.addresses import address_of
+from services.intake.auth import Authenticator, Refused, require_submit
 from services.intake.models import Catalogue
 from services.intake.open311_format import (
     Format,
@@ -33,6 +36,14 @@ from services.intake.open311_format import (
     render,
     service_of,
 )
+from services.intake.reads import (
+    PUBLIC,
+    Reader,
+    ShortCache,
+    View,
+    public_degrees,
+    reader_of,
+)
 from services.intake.status import ReportStatus, State, StatusProjection
 from services.intake.submission import Draft, Submissions
 from signpost.runtime import metrics
@@ -40,8 +51,13 @@ from signpost.runtime import metrics
 PREFIX = "/open311/v2"
 REQUESTS_JSON, REQUESTS_XML = PREFIX + "/requests.json", PREFIX + "/requests.xml"
 MAX_DESCRIPTION = 4000
-MAX_LISTED = 1000
+MAX_SCANNED = 2000  # a listing looks at this many of the most recently changed reports
+MAX_IDS = 200
+PAGE_SIZE, MAX_PAGE_SIZE = 100, 200
+LISTING_CACHE_S = 2.0  # a public listing is built at most this often per query
 DEDUPE_WINDOW_S = 600
+# A plain decimal, as Open311 clients send: float() alone also takes "1_0", "nan", "inf".
+DECIMAL = re.compile(r"[-+]?[0-9]{1,3}(\.[0-9]{0,20})?")
 # Keyed by State so mypy rejects a misspelt state; a unit test checks every State has a note
 # (a missing one answered 500).
 NOTES: dict[State, str] = {"received": "Received; deciding who owns it.",
@@ -62,7 +78,8 @@ POST_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
         "description": "Answers as attribute[CODE]=KEY; lat and long are WGS84"}}}}}
 FmtPath = Annotated[Format, Path(description="json or xml")]
 ApiKeyQuery = Annotated[str | None, Query(
-    description="Optional for reads (as in the spec); without one, descriptions are withheld")]
+    description="Optional for reads (as in the spec); without a key that may read, the public "
+                "view: no description, a rounded location, no sensitive categories")]
 
 
 def errors(path: str, status: int, description: str,
@@ -109,7 +126,9 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
                                alias="Idempotency-Key", min_length=1, max_length=255)] = None,
                            ) -> Response:
         form = await _form(request)
-        caller = auth.authorize(form.get("api_key"), request.headers.get("origin"), "open311")
+        caller = auth.authorize(form.get("api_key"), request.headers.get("origin"), "open311",
+                                address_of(request))
+        require_submit(caller)
         try:
             draft = _draft(catalogue, form)
         except Refused as exc:
@@ -125,48 +144,76 @@ def router(catalogue: Catalogue, auth: Authenticator, submissions: Submissions,
             service_request_id=accepted.reference, service_notice=notice,
             token=accepted.reference)])
 
+    def reader(request: Request, api_key: str | None) -> Reader:
+        return reader_of(auth.authorize_optional(
+            api_key, request.headers.get("origin"), "open311", address_of(request)))
+
+    def shown(found: ReportStatus | None, who: Reader) -> tuple[ReportStatus, View] | None:
+        """The report and how much of it this reader sees; None: as if it did not exist."""
+        if found is None or found.report_json is None:
+            return None
+        view = who.view(found.source, found.category, catalogue.sensitive)
+        return None if view is None else (found, view)
+
     @api.get("/tokens/{token}.{fmt}", response_model=list[RequestToken],
              responses=_docs(401, 403, 404, 429))
     async def get_token(request: Request, token: str, fmt: FmtPath,
                         api_key: ApiKeyQuery = None) -> Response:
-        auth.authorize_optional(api_key, request.headers.get("origin"), "open311")
-        found = projection.get(token.strip().upper())
-        if found is None or found.report_json is None:
+        who = reader(request, api_key)
+        found = shown(projection.get(token.strip().upper()), who)
+        if found is None:
             raise bad("token: no request with this token is known here. If it was posted a "
                       "moment ago, try again shortly.", 404)
+        reference = found[0].reference
         return render(fmt, "service_requests", "request", [RequestToken(
-            service_request_id=found.reference, token=found.reference)])
+            service_request_id=reference, token=reference)])
 
     @api.get("/requests/{service_request_id}.{fmt}", response_model=list[ServiceRequest],
              responses=_docs(401, 403, 404, 429))
     async def get_request(request: Request, service_request_id: str, fmt: FmtPath,
                           api_key: ApiKeyQuery = None) -> Response:
-        who = auth.authorize_optional(api_key, request.headers.get("origin"), "open311")
-        found = projection.get(service_request_id.strip().upper())
-        if found is None or found.report_json is None:
+        who = reader(request, api_key)
+        found = shown(projection.get(service_request_id.strip().upper()), who)
+        if found is None:
             raise bad("service_request_id: no request with this id is known here. If it was "
                       "posted a moment ago, try again shortly.", 404)
-        return render(fmt, "service_requests", "request",
-                      [_request(catalogue, found, with_description=who is not None)])
+        return render(fmt, "service_requests", "request", [_request(catalogue, *found)])
+
+    cache: ShortCache[list[ServiceRequest]] = ShortCache(LISTING_CACHE_S, max_entries=64)
 
     @api.get("/requests.{fmt}", response_model=list[ServiceRequest],
              responses=_docs(401, 403, 429))
     async def get_requests(request: Request, fmt: FmtPath, api_key: ApiKeyQuery = None,
                            service_request_id: Annotated[str | None, Query(
+                               max_length=MAX_IDS * 20,
                                description="Comma-separated ids")] = None,
-                           service_code: str | None = None,
+                           service_code: Annotated[str | None, Query(max_length=100)] = None,
                            status: Annotated[str | None, Query(
-                               description="open or closed")] = None) -> Response:
-        who = auth.authorize_optional(api_key, request.headers.get("origin"), "open311")
-        if service_request_id:
-            ids = [i.strip().upper() for i in service_request_id.split(",") if i.strip()]
-            chosen = [s for i in ids[:MAX_LISTED] if (s := projection.get(i)) is not None]
-        else:
-            chosen = projection.recent(MAX_LISTED * 2)
-        listed = [_request(catalogue, s, with_description=who is not None) for s in chosen
-                  if s.report_json is not None]  # each report parsed once, here
-        listed = [r for r in listed if (not service_code or r.service_code == service_code)
-                  and (not status or r.status == status)][:MAX_LISTED]
+                               description="open or closed")] = None,
+                           page: Annotated[int, Query(
+                               ge=1, le=MAX_SCANNED, description="From 1")] = 1,
+                           page_size: Annotated[int, Query(
+                               ge=1, le=MAX_PAGE_SIZE,
+                               description=f"At most {MAX_PAGE_SIZE}")] = PAGE_SIZE,
+                           ) -> Response:
+        who = reader(request, api_key)
+        ids = tuple(i.strip().upper() for i in (service_request_id or "").split(",")
+                    if i.strip())[:MAX_IDS]
+
+        def build() -> list[ServiceRequest]:
+            chosen = ([s for i in ids if (s := projection.get(i)) is not None] if ids
+                      else projection.recent(MAX_SCANNED))
+            visible = [found for s in chosen if (found := shown(s, who)) is not None and (
+                not service_code or s.category == service_code)]
+            if status and status != "open":  # every request Signpost holds is open
+                visible = []
+            start = (page - 1) * page_size
+            return [_request(catalogue, *f) for f in visible[start:start + page_size]]
+
+        # Only the public view is cached: it is what anyone can ask for at any rate, and it
+        # holds no descriptions, so 64 kept listings stay small. Keys have their own limits.
+        listed = cache.get((ids, service_code, status, page, page_size), build) \
+            if who == PUBLIC else build()
         return render(fmt, "service_requests", "request", list(listed))
 
     return api
@@ -183,8 +230,13 @@ async def _form(request: Request) -> dict[str, str]:
                           max_num_fields=200)
     except (UnicodeDecodeError, ValueError):
         raise bad("The form could not be read: it must be UTF-8 and at most 200 fields.") from None
-    form = dict(request.query_params)
-    form.update(pairs)
+    given = [*request.query_params.multi_items(), *pairs]
+    form = dict(given)
+    if len(form) < len(given):  # last-wins would let two readers of one form disagree
+        counts = Counter(name for name, _ in given)
+        ours = [n for n, c in counts.items() if c > 1 and n in FORM_FIELDS]
+        raise bad(f"{ours[0]}: given more than once; send it once." if ours else
+                  "A field is given more than once; send each field once.")
     return form
 
 
@@ -226,10 +278,9 @@ def _location(form: Mapping[str, str]) -> Location:
     if not (lat and lon):
         raise bad(f"{'long' if lat else 'lat'}: required together with "
                   f"{'lat' if lat else 'long'}.")
-    try:
-        where = float(lat), float(lon)
-    except ValueError:
-        raise bad("lat and long must be numbers (WGS84 degrees).") from None
+    if not (DECIMAL.fullmatch(lat) and DECIMAL.fullmatch(lon)):
+        raise bad("lat and long must be numbers (WGS84 degrees).")
+    where = float(lat), float(lon)
     if not all(math.isfinite(v) for v in where) or not (
             -90 <= where[0] <= 90 and -180 <= where[1] <= 180):
         raise bad("lat must be between -90 and 90, and long between -180 and 180.")
@@ -251,9 +302,8 @@ def _reporter(form: Mapping[str, str]) -> ReporterContact | None:
                             "characters, name at most 200)" for f in fields)) from None
 
 
-def _request(catalogue: Catalogue, found: ReportStatus, with_description: bool
-             ) -> ServiceRequest:
-    """A resident's own words go only to callers with a key (or to anyone in open mode)."""
+def _request(catalogue: Catalogue, found: ReportStatus, view: View) -> ServiceRequest:
+    """The public view has no description (the resident's own words) and a rounded place."""
     report = found.report
     if report is None:
         raise ValueError("only reports whose submission was seen are listed")
@@ -262,8 +312,12 @@ def _request(catalogue: Catalogue, found: ReportStatus, with_description: bool
     return ServiceRequest(
         service_request_id=found.reference, status="open", status_notes=NOTES[found.state],
         service_code=report.category, service_name=category.name if category else None,
-        description=(report.description[:MAX_DESCRIPTION] or None) if with_description else None,
+        description=(report.description[:MAX_DESCRIPTION] or None) if view == "full" else None,
         agency_responsible=owners,
         requested_datetime=report.submitted_at.isoformat(timespec="seconds"),
         updated_datetime=found.updated_at.isoformat(timespec="seconds"),
-        lat=report.location.lat, long=report.location.lon)
+        lat=_place(report.location.lat, view), long=_place(report.location.lon, view))
+
+
+def _place(degrees: float, view: View) -> float:
+    return degrees if view == "full" else public_degrees(degrees)

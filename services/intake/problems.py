@@ -3,7 +3,7 @@ words a form can show a resident. Messages never echo what the resident typed.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +12,8 @@ from starlette.responses import JSONResponse
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:signpost:problem:"  # RFC 9457 3.1.1: an identifier, not dereferenced
+REPEATED_KEY = "repeated_key"  # our own error type, beside pydantic's
+_REPEATED_UNNAMED = "repeated_unnamed_key"  # the repeated key is not one of the API's names
 
 
 class FieldProblem(BaseModel):
@@ -56,11 +58,18 @@ _HINTS = {
 }
 
 
-def _message(kind: str, path: str, ctx: Mapping[str, Any]) -> str:
+def _message(kind: str, path: str, ctx: Mapping[str, Any],
+             fields: Mapping[str, Sequence[str]]) -> str:
     if kind == "missing":
         return "This field is required."
     if kind == "extra_forbidden":
-        return "This field is not recognised; check its spelling."
+        listed = fields.get(path)
+        return "Has a field that is not recognised; check the spelling" + (
+            f". The fields here are: {', '.join(listed)}." if listed else ".")
+    if kind == REPEATED_KEY:
+        return "This key appears more than once; send it once."
+    if kind == _REPEATED_UNNAMED:
+        return "A key appears more than once in this object; send each key once."
     if path in _HINTS:
         return _HINTS[path]
     words = {
@@ -80,13 +89,35 @@ def _message(kind: str, path: str, ctx: Mapping[str, Any]) -> str:
     return words.get(kind, "Is not valid.")
 
 
-def field_problems(errors: Sequence[Mapping[str, Any]]) -> list[FieldProblem]:
-    """Pydantic/FastAPI validation errors in plain words; the leading 'body' is dropped."""
+def field_problems(errors: Sequence[Mapping[str, Any]],
+                   fields: Mapping[str, Sequence[str]] | None = None,
+                   names: Collection[str] = ()) -> list[FieldProblem]:
+    """Pydantic/FastAPI validation errors in plain words; the leading 'body' is dropped.
+
+    A body's keys are the caller's to choose, so a path in the body is named only as far as
+    it goes through names the API knows (`fields`: parent path -> its fields, and `names`,
+    e.g. the categories' question ids): `{"colour": 1}` is a problem with the body, not with
+    "colour". Never echoing a caller's string keeps responses and logs free of what they
+    chose to send."""
+    known = _all(fields or {}) | set(names)
     found: list[FieldProblem] = []
     for error in errors:
         loc = list(error.get("loc", ()))
+        kind = error["type"]
         if loc[:1] == ["body"]:
-            loc = loc[1:]
+            loc = loc[1:-1] if kind == "extra_forbidden" else loc[1:]  # named by its parent
+            cut = next((n for n, p in enumerate(loc) if isinstance(p, str) and p not in known),
+                       None)
+            if cut is not None:
+                loc = loc[:cut]
+                kind = {REPEATED_KEY: _REPEATED_UNNAMED}.get(kind, kind)
         path = ".".join(str(p) for p in loc)
-        found.append(FieldProblem.at(loc, _message(error["type"], path, error.get("ctx") or {})))
+        problem = FieldProblem.at(loc, _message(kind, path, error.get("ctx") or {},
+                                                fields or {}))
+        if problem not in found:
+            found.append(problem)
     return found
+
+
+def _all(fields: Mapping[str, Sequence[str]]) -> set[str]:
+    return {name for listed in fields.values() for name in listed}

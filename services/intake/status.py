@@ -9,6 +9,7 @@ fills in its own part of the record, and the state is derived from what is known
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,6 +75,9 @@ class ReportStatus:
     # The resident's report minus their contact details, as JSON: one untracked string in
     # place of about ten model objects; read back only when someone asks for the report.
     report_json: str | None = None
+    # Who sent it and what it is, kept beside the JSON so reads are filtered without parsing.
+    source: str | None = None
+    category: str | None = None
     owners: dict[str, Owner] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)  # owner id -> latest
     acknowledged: dict[str, datetime] = field(default_factory=dict)  # owner id -> first ack
@@ -156,6 +160,9 @@ class StatusProjection:
         if isinstance(event, ReportSubmitted | ReportRouted | ReportUnroutable) and \
                 status.report_json is None:
             status.report_json = _kept(event.report)
+            # Interned: a few distinct values shared by every report, not a copy each.
+            status.source = sys.intern(event.report.source)
+            status.category = sys.intern(event.report.category)
         if isinstance(event, ReportRouted):
             status.owners[event.owner.id] = self._shared(event.owner)
         elif isinstance(event, ReportUnroutable):

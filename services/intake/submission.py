@@ -63,11 +63,11 @@ class Submissions:
                 content_ttl_s, False
         else:
             return Accepted(await self._publish(caller, draft, None), replayed=False)
-        seen, reference = self.idempotency.begin(key, draft.fingerprint(), ttl)
+        seen, reference = self.idempotency.begin(caller.source, key, draft.fingerprint(), ttl)
         if seen is Seen.NEW and shared:
             reference = self.projection.by_idempotency_key(key)
             if reference is not None:
-                self.idempotency.complete(key, reference)
+                self.idempotency.complete(caller.source, key, reference)
                 seen = Seen.DONE
         if seen is Seen.DONE and reference is not None:
             self._log.info("report_replayed", reference=reference, category=draft.category)
@@ -83,9 +83,9 @@ class Submissions:
         try:
             reference = await self._publish(caller, draft, key if shared else None)
         except BaseException:
-            self.idempotency.abandon(key)
+            self.idempotency.abandon(caller.source, key)
             raise
-        self.idempotency.complete(key, reference)
+        self.idempotency.complete(caller.source, key, reference)
         return Accepted(reference, replayed=False)
 
     async def _publish(self, caller: Caller, draft: Draft, shared_key: str | None) -> str:

@@ -39,7 +39,8 @@ def explain(bundle_dir: Path, category: str, lat: float, lon: float, answers: di
         bundle = load_bundle(bundle_dir)
     except BundleError as exc:
         return {"error": "invalid bundle", "problems": exc.problems}, 2
-    refused = Catalogue(list(bundle.categories.values())).check(category, answers)
+    refused = Catalogue(list(bundle.categories.values())).check(category, answers,
+                                                              name_unknown=True)
     if refused:
         code, problems = refused
         if code == "unknown_category":

@@ -4,7 +4,8 @@ the problem, so a council officer can fix it; a router never starts on an invali
 Layout:
   bundle.yaml           name, version, boundary layer files
   organisations.yaml    owners and their clerks
-  categories.yaml       report categories and their (up to three) questions
+  categories.yaml       report categories, their (up to three) questions, optional
+                        `sensitive: true` (never shown to anonymous readers)
   rules.yaml            ordered ownership rules; first match wins
   housing_register.csv  optional: uprn,provider
   templates/            optional: a category's own email, <category id>.txt.j2 and .html.j2

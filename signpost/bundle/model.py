@@ -138,6 +138,8 @@ class Category(Entry):
     name: str = Field(min_length=1, max_length=200)
     questions: list[Question] = Field(default_factory=list, max_length=3)
     sla_hours: float = Field(72, gt=0)
+    sensitive: bool = Field(False, description="Reports of it reveal a resident's home (housing "
+                            "repairs): never shown to callers without a reading API key")
 
     def question(self, question_id: str) -> Question | None:
         return next((q for q in self.questions if q.id == question_id), None)

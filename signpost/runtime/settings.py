@@ -107,6 +107,16 @@ class Settings(BaseSettings):
     sla_check_s: float = Field(30.0, gt=0, description="How often SLA clocks are checked")
     sla_keep_finished_s: float = Field(86_400.0, ge=0, description="Finished SLA clocks kept")
 
+    # --- access (#14) ---
+    # Per client address (the socket peer, or the X-Forwarded-For hop a trusted proxy names).
+    intake_anonymous_reads_per_minute: int = Field(
+        60, ge=1, description="Open311 reads without an API key, per client address")
+    intake_failed_auth_per_minute: int = Field(
+        10, ge=1, description="Missing or wrong API keys per client address before a 429")
+    intake_trusted_proxies: str = Field(
+        "", description="Comma-separated addresses or networks (the ingress) whose "
+                        "X-Forwarded-For names the client; empty: the socket peer is the client")
+
     log_level: str = "INFO"
     topics: Topics = Field(default_factory=Topics)
 

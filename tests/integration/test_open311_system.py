@@ -23,6 +23,7 @@ from signpost.system import LocalSystem
 
 pytestmark = pytest.mark.integration
 KEY = "integration-key"
+OTHER = "other-council-key"  # another source's key, allowed to read its own reports only
 # Ashcombe village, where the parish owns bus shelters (see `signpost route explain`).
 FORM = {"api_key": KEY, "service_code": "bus_shelter", "lat": "51.05", "long": "-1.55",
         "description": "Glass panel smashed", "email": "rita@example.com"}
@@ -32,9 +33,13 @@ FORM = {"api_key": KEY, "service_code": "bus_shelter", "lat": "51.05", "long": "
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     root = tmp_path_factory.mktemp("open311")
     keys = root / "keys.json"
-    keys.write_text(json.dumps([{"source": "fms", "key_sha256": hash_key(KEY)}]))
+    keys.write_text(json.dumps([
+        {"source": "fms", "key_sha256": hash_key(KEY), "scopes": ["submit", "read"]},
+        {"source": "vale-forms", "key_sha256": hash_key(OTHER), "scopes": ["submit", "read"]}]))
+    # The anonymous polling below may outlast the default burst on a loaded machine.
     local = LocalSystem(bundle=DEMO_BUNDLE, log_dir=root / "logs", data_dir=root / "data",
-                        extra_env={"SIGNPOST_API_KEYS_FILE": str(keys)})
+                        extra_env={"SIGNPOST_API_KEYS_FILE": str(keys),
+                                   "SIGNPOST_INTAKE_ANONYMOUS_READS_PER_MINUTE": "600"})
     with local.running(outbox=root / "outbox"):
         local.wait_ready(timeout_s=90)
         yield local
@@ -87,6 +92,16 @@ def test_open311_client_follows_a_posted_request(system: LocalSystem) -> None:
     assert state["owners"][0]["name"] == "Ashcombe Parish Council"
     assert state["owners"][0]["notification"] == "sent"
 
+    # Another council's key: the report is as unknown as any, and its words never shown.
+    assert httpx.get(status_url, headers={"X-API-Key": OTHER}).status_code == 404
+    as_other = httpx.get(base + "/requests.json", params={"api_key": OTHER})
+    seen = [r for r in as_other.json() if r["service_request_id"] == reference]
+    assert seen and seen[0]["description"] is None and (seen[0]["lat"], seen[0]["long"]) == (
+        51.05, -1.55)
+    assert "Glass panel smashed" not in as_other.text
+    own = httpx.get(base + f"/requests/{reference}.json", params={"api_key": KEY}).json()
+    assert own[0]["description"] == "Glass panel smashed"
+
 
 def test_idempotency_survives_an_intake_restart(system: LocalSystem) -> None:
     url = system.health_url("intake") + "/v1/reports"
@@ -111,3 +126,17 @@ def test_logs_hold_no_key_or_contact(system: LocalSystem) -> None:
     assert system.log_dir is not None
     text = Path(system.log_dir / "intake.log").read_text(errors="replace")
     assert KEY not in text and "rita@example.com" not in text
+
+
+def test_a_forged_x_forwarded_for_does_not_reset_the_failed_key_limit(
+        system: LocalSystem) -> None:
+    """Guessing keys from one address while claiming a new client address each time: the
+    claim comes from no trusted proxy, so every guess counts against the same address
+    (default: 10 failures a minute), and the guesses meet a 429."""
+    url = system.health_url("intake") + "/v1/reports/SP-0000-0000-0000"
+    statuses = [httpx.get(url, headers={"X-API-Key": f"guess-{n}",
+                                        "X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                for n in range(12)]
+    assert set(statuses) <= {401, 429} and statuses[-1] == 429, statuses
+    limited = httpx.get(url, headers={"X-API-Key": KEY})
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1

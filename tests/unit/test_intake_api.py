@@ -138,13 +138,15 @@ async def test_references_differ() -> None:
      "unknown_category"),
     (valid(answers={"speed_limit": "70"}), "answers.speed_limit", "20, 30, 40 or more",
      "invalid_answer"),
-    (valid(answers={"colour": "red"}), "answers.colour", "Not a question", "invalid_answer"),
+    (valid(answers={"colour": "red"}), "answers", "does not ask", "invalid_answer"),
     (valid(answers={"a": "1", "b": "2", "c": "3", "d": "4"}), "answers", "at most 3", "invalid"),
     (valid(reporter={"email": "not-an-email"}), "reporter.email", "like name@example.com",
      "invalid"),
     (valid(description="x" * 5001), "description", "at most 5000 characters", "invalid"),
     (valid(uprn="12AB"), "uprn", "1 to 12 digits", "invalid"),
-    (valid(colour="red"), "colour", "not recognised", "invalid"),
+    (valid(colour="red"), "", "not recognised", "invalid"),
+    (valid(location={"lat": "51.05", "lon": -1.55}), "location.lat", "must be a number",
+     "invalid"),
     ([1, 2], "", "JSON object", "invalid"),
 ])
 async def test_invalid_reports_get_422_problem_naming_the_field(

@@ -105,19 +105,31 @@ def test_open_authenticator_lets_everyone_in() -> None:
 def test_idempotency_store() -> None:
     clock = Clock()
     store = IdempotencyStore(ttl_s=60, max_keys=2, clock=clock)
-    assert store.begin("a", "f1") == (Seen.NEW, None)
-    assert store.begin("a", "f1") == (Seen.BUSY, None)
-    assert store.begin("a", "f2") == (Seen.MISMATCH, None)
-    store.complete("a", REF)
-    assert store.begin("a", "f1") == (Seen.DONE, REF)
-    store.begin("b", "f")
-    store.abandon("b")
-    assert store.begin("b", "f") == (Seen.NEW, None)  # a failed publish may be retried
-    store.begin("c", "f")
+    assert store.begin("form", "a", "f1") == (Seen.NEW, None)
+    assert store.begin("form", "a", "f1") == (Seen.BUSY, None)
+    assert store.begin("form", "a", "f2") == (Seen.MISMATCH, None)
+    store.complete("form", "a", REF)
+    assert store.begin("form", "a", "f1") == (Seen.DONE, REF)
+    store.begin("form", "b", "f")
+    store.abandon("form", "b")
+    assert store.begin("form", "b", "f") == (Seen.NEW, None)  # a failed publish may be retried
+    store.begin("form", "c", "f")
     assert len(store) == 2  # bounded: the oldest went
     clock.now += 61
-    assert store.begin("c", "f") == (Seen.NEW, None)
+    assert store.begin("form", "c", "f") == (Seen.NEW, None)
     assert scoped_key("form", "1") != scoped_key("app", "1")
+
+
+def test_one_source_cannot_flush_another_sources_idempotency_keys() -> None:
+    """The attack: one key sends thousands of fresh Idempotency-Keys to push out everyone
+    else's, so their retries would make second reports."""
+    store = IdempotencyStore(max_keys=100)
+    store.begin("council-a", "a-1", "f")
+    store.complete("council-a", "a-1", REF)
+    for n in range(5_000):
+        store.begin("attacker", f"k{n}", "f")
+    assert store.begin("council-a", "a-1", "f") == (Seen.DONE, REF)
+    assert len(store) == 101  # the attacker keeps only its own 100
 
 
 def test_grid_reference_converts_to_wgs84() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.auth import hash_key
-from services.intake.main import KeysRequired, authenticator, run
+from services.intake.auth import Refused, hash_key
+from services.intake.main import KeysRequired, authenticator, run, trusted_proxies
+from signpost.runtime.logging import configure_logging
 from signpost.runtime.settings import DEMO_BUNDLE, Settings
 from signpost.system import LocalSystem
 from tests.unit.test_intake_api import json_logs  # a fixture
@@ -75,3 +76,39 @@ def test_local_runs_with_a_keys_file_use_it(monkeypatch: pytest.MonkeyPatch,
     for name in ("SIGNPOST_API_KEYS_FILE", "SIGNPOST_INTAKE_OPEN"):
         monkeypatch.setenv(name, env[name])
     assert not authenticator(Settings()).open
+
+
+def test_intake_refuses_trusted_proxies_that_are_no_network(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        json_logs: pytest.CaptureFixture[str]) -> None:
+    """A misspelt ingress address would silently count every client as the ingress."""
+    monkeypatch.setenv("SIGNPOST_INTAKE_TRUSTED_PROXIES", "10.0.0.0/8, ingress.local")
+    with pytest.raises(SystemExit) as exited:
+        run(Settings(bundle_dir=DEMO_BUNDLE, api_keys_file=keys_file(tmp_path)))
+    assert exited.value.code == 2
+    logged = json_logs.readouterr().err
+    assert "trusted_proxies_invalid" in logged and "ingress.local" in logged
+
+
+def test_access_limits_come_from_settings(tmp_path: Path) -> None:
+    auth = authenticator(Settings(api_keys_file=keys_file(tmp_path),
+                                  intake_failed_auth_per_minute=2))
+    for _ in range(2):
+        with pytest.raises(Refused) as refused:
+            auth.authorize("wrong", None, "api", "203.0.113.1")
+        assert refused.value.status == 401
+    with pytest.raises(Refused) as limited:
+        auth.authorize("k", None, "api", "203.0.113.1")
+    assert limited.value.status == 429
+    assert auth.authorize("k", None, "api", "203.0.113.2").source == "fms"
+
+
+def test_keys_without_trusted_proxies_are_pointed_out_once_at_start(
+        json_logs: pytest.CaptureFixture[str]) -> None:
+    configure_logging("intake-test")
+    assert trusted_proxies(Settings(intake_trusted_proxies=""), keyed=True) == ()
+    assert trusted_proxies(Settings(intake_trusted_proxies=""), keyed=False) == ()
+    assert [str(n) for n in trusted_proxies(Settings(
+        intake_trusted_proxies="10.0.0.0/8"), keyed=True)] == ["10.0.0.0/8"]
+    logged = json_logs.readouterr().err
+    assert logged.count("trusted_proxies_unset") == 1

@@ -23,7 +23,7 @@ FORM = {"service_code": "speeding", "lat": "51.05", "long": "-1.55",
         "attribute[speed_limit]": "30", "description": "Cars race past the school",
         "email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace",
         "phone": "07700 900123", "media_url": "https://photos.example/1.jpg"}
-KEYS = [ApiKey(source="fms", key_sha256=hash_key("fms-key"))]
+KEYS = [ApiKey(source="fms", key_sha256=hash_key("fms-key"), scopes=("submit", "read"))]
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ async def test_post_request_publishes_the_report(validate: Any) -> None:
     ({"service_code": ""}, "service_code: required"),
     ({"service_code": "unicorns"}, "service_code: Not a category"),
     ({"attribute[speed_limit]": "70"}, "attribute[speed_limit]: Not an allowed answer"),
-    ({"attribute[colour]": "red"}, "attribute[colour]: Not a question"),
+    ({"attribute[colour]": "red"}, "attribute: Answers a question this category does not ask"),
     ({"email": "not-an-email"}, "email: not valid"),
     ({"media_url": "javascript:alert(1)"}, "media_url"),
     ({"description": "x" * 4001}, "at most 4000"),
